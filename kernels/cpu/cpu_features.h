@@ -1,0 +1,22 @@
+// Which SIMD paths this CPU can run; kernels pick their fastest path from this at run time.
+// SWITCHYARD_CPU_ISA=scalar|avx2|avx512 caps the choice (tests run every path this way).
+#pragma once
+
+namespace sy::cpu {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
+  bool avx512_bf16 = false, avx512_vnni = false;
+};
+
+const CpuFeatures& cpu_features();
+// The best ISA both the CPU supports and SWITCHYARD_CPU_ISA allows (read once).
+Isa active_isa();
+// Override at run time (tests); returns the previous value.
+Isa set_active_isa(Isa isa);
+const char* isa_name(Isa isa);
+
+}  // namespace sy::cpu
