@@ -2,9 +2,11 @@
 //   align:   counting sort of the num_tokens*top_k (token, slot) pairs by expert id, stable in
 //            pair order -> expert_offsets (segment per expert), sorted_pairs, pair_to_row.
 //   permute: gather token rows into expert order, x_sorted[r] = x[sorted_pairs[r] / top_k].
-//   combine: out[t] = Σ_j round(y_sorted[pair_to_row[t*k + j]] * round(w[t, j])), summing the
+//   combine: out[t] = Σ_j round(y_sorted[pair_to_row[t*k + j]] * w'[t, j]), summing the
 //            k terms in ascending expert id with a rounding to dtype after each add — the order
 //            in which transformers' expert loop index_add_s them, so bf16 results match.
+//            w' = round(w) when round_weights (Qwen2/3-MoE, OLMoE cast routing weights to the
+//            model dtype), else w in fp32 (Mixtral keeps them fp32; the product is rounded).
 // With expert parallelism the same plan decides which rows go to which rank.
 #pragma once
 
@@ -39,6 +41,7 @@ struct CombineArgs {
   DType dtype = DType::kF32;
   int64_t num_tokens = 0, hidden = 0;
   int top_k = 1;
+  bool round_weights = true;
 };
 
 namespace cpu {
