@@ -78,7 +78,8 @@ void moe_combine(const CombineArgs& a) {
       for (int j = 0; j < k; ++j) {
         const int slot = order[size_t(j)].second;
         const int64_t pair = tok * k + slot;
-        const float w = round_to(t, a.topk_weights[pair]);
+        // Qwen/OLMoE cast routing weights to the model dtype; Mixtral multiplies by fp32 ones.
+        const float w = a.round_weights ? round_to(t, a.topk_weights[pair]) : a.topk_weights[pair];
         const void* y = offset(a.y_sorted, t, int64_t(a.pair_to_row[pair]) * a.hidden);
         for (int64_t i = 0; i < a.hidden; ++i) {
           const float term = round_to(t, load_f(y, t, i) * w);

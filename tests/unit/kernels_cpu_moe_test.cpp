@@ -208,7 +208,8 @@ TEST(CpuMoeAlign, RejectsOutOfRangeExpertIdNamingIt) {
 
 // align -> permute -> (fake expert: scale rows by expert id + 1) -> combine, against a direct
 // per-token loop with the combine's rounding points.
-void check_dispatch_round_trip(DType t, int E, int k, int64_t tokens, int64_t hidden, uint32_t seed) {
+void check_dispatch_round_trip(DType t, int E, int k, int64_t tokens, int64_t hidden, bool round_weights,
+                               uint32_t seed) {
   std::mt19937 rng(seed);
   std::vector<int32_t> ids(static_cast<size_t>(tokens * k));
   for (int64_t tok = 0; tok < tokens; ++tok) {  // k distinct experts per token, random order
@@ -245,7 +246,7 @@ void check_dispatch_round_trip(DType t, int E, int k, int64_t tokens, int64_t hi
   CombineArgs ca;
   ca.y_sorted = xs.data(); ca.pair_to_row = inv.data(); ca.topk_ids = ids.data();
   ca.topk_weights = w.data(); ca.out = out.data(); ca.dtype = t; ca.num_tokens = tokens;
-  ca.hidden = hidden; ca.top_k = k;
+  ca.hidden = hidden; ca.top_k = k; ca.round_weights = round_weights;
   cpu::moe_combine(ca);
 
   std::vector<double> want;
@@ -257,7 +258,8 @@ void check_dispatch_round_trip(DType t, int E, int k, int64_t tokens, int64_t hi
         for (int j = 0; j < k; ++j)
           if (ids[size_t(tok * k + j)] == e) {
             const double y = rnd(t, double(x.at(tok * hidden + i)) * (e + 1));
-            const double term = rnd(t, y * rnd(t, w[size_t(tok * k + j)]));
+            const double wj = w[size_t(tok * k + j)];
+            const double term = rnd(t, y * (round_weights ? rnd(t, wj) : wj));
             acc = first ? term : rnd(t, acc + term);
             first = false;
           }
@@ -273,8 +275,10 @@ TEST(CpuMoeDispatch, PermuteAndCombineRoundTrip) {
     for (int E : {1, 3, 8, 60})
       for (int k : {1, 2, 3, 8}) {
         if (k > E) continue;
-        check_dispatch_round_trip(t, E, k, 1, 7, seed++);
-        check_dispatch_round_trip(t, E, k, 19, 33, seed++);
+        for (bool round_weights : {true, false}) {
+          check_dispatch_round_trip(t, E, k, 1, 7, round_weights, seed++);
+          check_dispatch_round_trip(t, E, k, 19, 33, round_weights, seed++);
+        }
       }
 }
 
