@@ -148,7 +148,8 @@ void check_attention(const AttnCase& c, uint32_t seed, const std::string& what) 
   std::mt19937 rng(seed + 1000);
   std::shuffle(blocks.begin(), blocks.end(), rng);
   // bf16: a score or probability on a rounding boundary may land one ulp apart.
-  expect_close(run_paged(s, blocks), naive_attention(s), c.t == DType::kF32 ? 1e-5 : 2.5e-2, 1e-4, what);
+  expect_close(run_paged(s, blocks), naive_attention(s), c.t == DType::kF32 ? 1e-5 : 2.5e-2, 1e-4, what,
+               exact_fraction(c.t));
 }
 
 TEST(CpuPagedAttention, DecodeAndPrefillMixedBatch) {

@@ -58,7 +58,8 @@ void check_linear(const LinearCase& c, uint32_t seed) {
   // Sums of k products of values in [-1, 1): absolute error scales with sqrt(k).
   expect_close(got, want, dtype_rtol(c.y_dtype), 1e-5 * std::sqrt(double(c.k)) + 1e-6,
                "linear m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" +
-                   std::to_string(c.k) + " y " + name_of(c.y_dtype));
+                   std::to_string(c.k) + " y " + name_of(c.y_dtype),
+               exact_fraction(c.y_dtype));
 }
 
 TEST(CpuLinear, MatchesNaiveAcrossShapesAndDtypes) {
@@ -112,7 +113,7 @@ void check_rms_norm(DType t, DType wt, RmsNormStyle style, int64_t rows, int64_t
       got.push_back(out.at(r * ld + i));
     }
   }
-  expect_close(got, want, dtype_rtol(t), 1e-6, std::string("rms_norm ") + name_of(t));
+  expect_close(got, want, dtype_rtol(t), 1e-6, std::string("rms_norm ") + name_of(t), exact_fraction(t));
 }
 
 TEST(CpuRmsNorm, LlamaAndWeightF32Styles) {
@@ -190,8 +191,8 @@ void check_rope(const RopeCase& c, uint32_t seed) {
   }
   // The same rounding points in the same order: only libm cos/sin vs the float overloads differ.
   const double rtol = c.t == DType::kF32 ? 1e-5 : dtype_rtol(c.t);
-  expect_close(q.values(), want_q, rtol, 1e-5, "rope q");
-  expect_close(k.values(), want_k, rtol, 1e-5, "rope k");
+  expect_close(q.values(), want_q, rtol, 1e-5, "rope q", exact_fraction(c.t));
+  expect_close(k.values(), want_k, rtol, 1e-5, "rope k", exact_fraction(c.t));
 }
 
 TEST(CpuRope, RotateHalfInterleavedPartialAndStrided) {
@@ -237,7 +238,7 @@ void check_glu(DType t, GluKind kind, int64_t rows, int64_t inter, uint32_t seed
       }
     }
   expect_close(out.values(), want, t == DType::kF32 ? 1e-5 : dtype_rtol(t), 1e-6,
-               std::string("glu ") + name_of(t));
+               std::string("glu ") + name_of(t), exact_fraction(t));
 }
 
 TEST(CpuGlu, SiluMulAndGptOssClamped) {
@@ -300,7 +301,8 @@ TEST(CpuGatedAdd, SharedExpertGate) {
     GatedAddArgs a;
     a.y = y.data(); a.x = x.data(); a.gate = gate.data(); a.dtype = t; a.rows = rows; a.dim = dim;
     cpu::gated_add(a);
-    expect_close(y.values(), want, t == DType::kF32 ? 1e-6 : dtype_rtol(t), 1e-6, "gated_add");
+    expect_close(y.values(), want, t == DType::kF32 ? 1e-6 : dtype_rtol(t), 1e-6, "gated_add",
+                 exact_fraction(t));
   }
 }
 

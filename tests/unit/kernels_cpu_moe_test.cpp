@@ -309,7 +309,7 @@ void check_grouped_gemm(DType act, DType wt, const std::vector<int32_t>& counts,
         want.push_back(rnd(act, acc));
       }
   expect_close(y.values(), want, dtype_rtol(act), 1e-5 * std::sqrt(double(k)) + 1e-6,
-               std::string("grouped_gemm ") + name_of(act) + "/" + name_of(wt));
+               std::string("grouped_gemm ") + name_of(act) + "/" + name_of(wt), exact_fraction(act));
 }
 
 TEST(CpuGroupedGemm, SegmentsEmptySingleAndAllOnOne) {
