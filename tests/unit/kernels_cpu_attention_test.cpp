@@ -164,7 +164,7 @@ TEST(CpuPagedAttention, DecodeAndPrefillMixedBatch) {
 
 TEST(CpuPagedAttention, GqaRatiosOneToEight) {
   uint32_t seed = 110;
-  for (int ratio : {1, 2, 3, 4, 8}) {
+  for (int ratio = 1; ratio <= 8; ++ratio) {
     AttnCase c;
     c.kv_heads = 2; c.heads = 2 * ratio; c.head_dim = 24; c.head_dim_v = 24;
     c.seq_lens = {13, 6}; c.new_tokens = {2, 6};
@@ -192,6 +192,47 @@ TEST(CpuPagedAttention, SlidingWindowAndSinks) {
         c.seq_lens = {21, 7, 2}; c.new_tokens = {5, 1, 2}; c.block_size = 16;
         check_attention(c, seed++, "window " + std::to_string(window) + (sinks ? " sinks " : " ") + name_of(t));
       }
+}
+
+TEST(CpuPagedAttention, LongContextDecodeAndDominantSink) {
+  AttnCase c;
+  c.heads = 8; c.kv_heads = 1; c.head_dim = 64; c.head_dim_v = 64; c.block_size = 16;
+  c.seq_lens = {300, 1, 77}; c.new_tokens = {1, 1, 77};
+  for (DType t : {DType::kF32, DType::kBF16}) {
+    c.t = t;
+    c.sinks = false;
+    check_attention(c, 150, std::string("long context ") + name_of(t));
+    c.sinks = true;  // random sinks in [-1, 3): often larger than every score
+    check_attention(c, 151, std::string("long context sinks ") + name_of(t));
+  }
+}
+
+TEST(CpuKvCacheWrite, StridedInputsAndSkippedSlots) {
+  // k and v read out of a fused [tokens, q | k | v] buffer; slots scattered, one skipped.
+  const int kv_heads = 2, hd = 8, hdv = 6;
+  const int64_t tokens = 5, q_width = 16, row = q_width + kv_heads * (hd + hdv);
+  std::mt19937 rng(160);
+  Tensor qkv = random_tensor(rng, DType::kBF16, tokens * row);
+  const int64_t num_slots = 12;
+  Tensor k_cache(DType::kBF16, num_slots * kv_heads * hd), v_cache(DType::kBF16, num_slots * kv_heads * hdv);
+  std::vector<int64_t> slots = {7, -1, 0, 11, 3};
+  KvCacheWriteArgs a;
+  a.k = static_cast<const char*>(qkv.data()) + q_width * 2;
+  a.v = static_cast<const char*>(qkv.data()) + (q_width + kv_heads * hd) * 2;
+  a.k_cache = k_cache.data(); a.v_cache = v_cache.data(); a.slot_mapping = slots.data();
+  a.dtype = DType::kBF16; a.num_tokens = tokens; a.num_kv_heads = kv_heads; a.head_dim = hd;
+  a.head_dim_v = hdv; a.k_stride = row; a.v_stride = row;
+  cpu::kv_cache_write(a);
+  std::vector<double> want_k(size_t(k_cache.size()), 0.0), want_v(size_t(v_cache.size()), 0.0);
+  for (int64_t t = 0; t < tokens; ++t) {
+    if (slots[size_t(t)] < 0) continue;
+    for (int i = 0; i < kv_heads * hd; ++i)
+      want_k[size_t(slots[size_t(t)] * kv_heads * hd + i)] = qkv.at(t * row + q_width + i);
+    for (int i = 0; i < kv_heads * hdv; ++i)
+      want_v[size_t(slots[size_t(t)] * kv_heads * hdv + i)] = qkv.at(t * row + q_width + kv_heads * hd + i);
+  }
+  expect_close(k_cache.values(), want_k, 0, 0, "k_cache");
+  expect_close(v_cache.values(), want_v, 0, 0, "v_cache");
 }
 
 TEST(CpuPagedAttention, ShuffledBlocksEqualContiguousCache) {

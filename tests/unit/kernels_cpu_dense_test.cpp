@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/activation.h"
@@ -76,6 +77,21 @@ TEST(CpuLinear, MatchesNaiveAcrossShapesAndDtypes) {
   for (const auto& c : cases) check_linear(c, seed++);
 }
 
+TEST(CpuLinear, RandomOddShapes) {
+  // Shapes straddling the 8-lane dot, the 32-column and 64-row tiles.
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int64_t> mdist(1, 140), ndist(1, 100), kdist(1, 200);
+  const DType dts[] = {DType::kF32, DType::kBF16, DType::kF16};
+  for (int i = 0; i < 24; ++i) {
+    const DType t = dts[i % 3];
+    const DType wt = i % 4 == 0 ? DType::kBF16 : t;  // mixed: bf16 weights, other activations
+    check_linear({mdist(rng), ndist(rng), kdist(rng), t, wt, t, i % 2 == 0, i % 5 == 0 ? 3 : 0,
+                  i % 7 == 0 ? 4 : 0},
+                 100 + uint32_t(i));
+  }
+  check_linear({1, 1000, 300, DType::kBF16, DType::kBF16, DType::kBF16, false}, 130);  // decode
+}
+
 TEST(CpuLinear, EmptyShapesDoNothing) {
   LinearArgs a;
   a.m = 0; a.n = 4; a.k = 4;
@@ -130,6 +146,11 @@ TEST(CpuRmsNorm, InPlaceAndStrided) {
   check_rms_norm(DType::kBF16, DType::kBF16, RmsNormStyle::kLlama, 9, 100, true, 0, 20);
   check_rms_norm(DType::kF32, DType::kF32, RmsNormStyle::kLlama, 9, 33, true, 11, 21);
   check_rms_norm(DType::kF32, DType::kF32, RmsNormStyle::kWeightF32, 4, 64, false, 64, 22);
+}
+
+TEST(CpuRmsNorm, ManyRowsInPlaceAndNot) {
+  check_rms_norm(DType::kBF16, DType::kBF16, RmsNormStyle::kLlama, 300, 257, false, 0, 23);
+  check_rms_norm(DType::kF32, DType::kF32, RmsNormStyle::kWeightF32, 300, 129, true, 0, 24);
 }
 
 // ---------------------------------------------------------------- rope
@@ -206,6 +227,9 @@ TEST(CpuRope, RotateHalfInterleavedPartialAndStrided) {
       {BF16, 4, 2, 2, 48, 12, true, true, 0, 1.0f},   // partial + interleaved
       {F32, 6, 4, 2, 32, 32, false, false, 0, 1.0f},  // no k
       {BF16, 6, 4, 2, 32, 32, false, true, 24, 1.0f}, // strided q/k (fused qkv layout)
+      {F32, 200, 8, 1, 128, 128, false, true, 0, 1.0f},  // many tokens
+      {DType::kF16, 9, 2, 2, 64, 32, true, true, 5, 0.9f},
+      {BF16, 5, 16, 16, 192, 64, true, true, 0, 1.0f},  // DeepSeek: rope part of a wider head
   };
   uint32_t seed = 30;
   for (const auto& c : cases) check_rope(c, seed++);
@@ -248,6 +272,7 @@ TEST(CpuGlu, SiluMulAndGptOssClamped) {
       check_glu(t, kind, 1, 1, seed++);
       check_glu(t, kind, 5, 37, seed++);
       check_glu(t, kind, 33, 128, seed++);
+      check_glu(t, kind, 70, 1001, seed++);  // large enough for the parallel path
     }
 }
 
@@ -272,10 +297,36 @@ TEST(CpuEmbedding, GathersAndConverts) {
     }
 }
 
+TEST(CpuEmbedding, LargeBatchTakesTheParallelPath) {
+  std::mt19937 rng(54);
+  const int64_t vocab = 100, dim = 1000, tokens = 150;
+  Tensor table = random_tensor(rng, DType::kBF16, vocab * dim);
+  std::vector<int32_t> ids(static_cast<size_t>(tokens));
+  std::uniform_int_distribution<int32_t> d(0, int32_t(vocab) - 1);
+  for (auto& id : ids) id = d(rng);
+  Tensor out(DType::kF32, tokens * dim);
+  EmbeddingArgs a;
+  a.ids = ids.data(); a.table = table.data(); a.out = out.data();
+  a.table_dtype = DType::kBF16; a.out_dtype = DType::kF32; a.num_tokens = tokens; a.dim = dim;
+  cpu::embedding(a);
+  std::vector<double> want;
+  for (int32_t id : ids)
+    for (int64_t i = 0; i < dim; ++i) want.push_back(table.at(id * dim + i));
+  expect_close(out.values(), want, 0, 0, "embedding large");
+}
+
+TEST(CpuEmbedding, RejectsNegativeIds) {
+  std::vector<int32_t> ids = {1, -3};
+  std::vector<float> table(8), out(8);
+  EmbeddingArgs a;
+  a.ids = ids.data(); a.table = table.data(); a.out = out.data(); a.num_tokens = 2; a.dim = 4;
+  EXPECT_THROW(cpu::embedding(a), std::invalid_argument);
+}
+
 TEST(CpuAdd, RoundsOnceAndAllowsAliasing) {
   std::mt19937 rng(51);
-  for (DType t : {DType::kF32, DType::kBF16, DType::kF16}) {
-    const int64_t n = 1001;
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16})
+   for (int64_t n : {int64_t(1), int64_t(1001), int64_t(100003)}) {
     Tensor x = random_tensor(rng, t, n), y = random_tensor(rng, t, n);
     std::vector<double> want;
     for (int64_t i = 0; i < n; ++i) want.push_back(rnd(t, double(x.at(i)) + y.at(i)));
@@ -288,8 +339,9 @@ TEST(CpuAdd, RoundsOnceAndAllowsAliasing) {
 
 TEST(CpuGatedAdd, SharedExpertGate) {
   std::mt19937 rng(52);
-  for (DType t : {DType::kF32, DType::kBF16}) {
-    const int64_t rows = 6, dim = 45;
+  for (DType t : {DType::kF32, DType::kBF16})
+   for (int64_t rows : {int64_t(1), int64_t(6), int64_t(300)}) {
+    const int64_t dim = 45 + rows;
     Tensor y = random_tensor(rng, t, rows * dim), x = random_tensor(rng, t, rows * dim);
     Tensor gate = random_tensor(rng, t, rows, -4.0f, 4.0f);
     std::vector<double> want;
@@ -310,14 +362,16 @@ TEST(CpuConvert, RoundTripsBetweenFloatTypes) {
   std::mt19937 rng(53);
   for (DType from : {DType::kF32, DType::kBF16, DType::kF16})
     for (DType to : {DType::kF32, DType::kBF16, DType::kF16}) {
-      Tensor x = random_tensor(rng, from, 257, -100.0f, 100.0f);
-      Tensor y(to, 257);
+     for (int64_t n : {int64_t(257), int64_t(70001)}) {
+      Tensor x = random_tensor(rng, from, n, -100.0f, 100.0f);
+      Tensor y(to, n);
       ConvertArgs a;
-      a.x = x.data(); a.y = y.data(); a.x_dtype = from; a.y_dtype = to; a.n = 257;
+      a.x = x.data(); a.y = y.data(); a.x_dtype = from; a.y_dtype = to; a.n = n;
       cpu::convert(a);
       std::vector<double> want;
-      for (int64_t i = 0; i < 257; ++i) want.push_back(rnd(to, x.at(i)));
+      for (int64_t i = 0; i < n; ++i) want.push_back(rnd(to, x.at(i)));
       expect_close(y.values(), want, 0, 0, "convert");
+     }
     }
 }
 

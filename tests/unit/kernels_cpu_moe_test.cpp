@@ -102,7 +102,7 @@ void check_route(RouterArgs a, const Tensor& logits, const std::vector<float>* b
 TEST(CpuRoute, SoftmaxTopkRenormalisedOrNot) {
   std::mt19937 rng(60);
   for (int E : {1, 3, 8, 60, 256})
-    for (int k : {1, 2, 4, 8}) {
+    for (int k = 1; k <= 8; ++k) {
       if (k > E) continue;
       for (bool renorm : {false, true}) {
         RouterArgs a;
@@ -131,6 +131,51 @@ TEST(CpuRoute, DeepSeekGroupedSigmoidWithBias) {
     check_route(a, random_tensor(rng, DType::kBF16, 13 * g.E, -3.0f, 3.0f), nullptr,
                 "sigmoid no bias E=" + std::to_string(g.E));
   }
+}
+
+TEST(CpuRoute, ManyTokensTakeTheParallelPath) {
+  std::mt19937 rng(62);
+  RouterArgs a;
+  a.num_tokens = 300; a.num_experts = 128; a.top_k = 8; a.renormalize = true;
+  a.scoring = RouterScoring::kSoftmax;
+  check_route(a, random_tensor(rng, DType::kBF16, 300 * 128, -4.0f, 4.0f), nullptr, "softmax 300 tokens");
+  a.scoring = RouterScoring::kSigmoid; a.n_group = 8; a.topk_group = 4; a.routed_scaling_factor = 2.5f;
+  std::vector<float> bias = random_tensor(rng, DType::kF32, 128, -0.1f, 0.1f).values();
+  check_route(a, random_tensor(rng, DType::kF32, 300 * 128, -4.0f, 4.0f), &bias, "sigmoid 300 tokens");
+}
+
+TEST(CpuRoute, MaskedGroupsAreExcludedEvenWithNegativeBiasedScores) {
+  // 4 groups of 2. Every biased score is negative; group 2 holds the best pair. Experts of
+  // dropped groups must not be chosen even though a masked 0.0 would outrank every kept score.
+  const int E = 8;
+  std::vector<float> logits = {0, 0, 0, 0, 2, 2, 0, 0};
+  std::vector<float> bias(E, -5.0f);
+  std::vector<int32_t> ids(2);
+  std::vector<float> w(2);
+  Tensor lt(DType::kF32, logits);
+  RouterArgs a;
+  a.logits = lt.data(); a.correction_bias = bias.data(); a.topk_ids = ids.data(); a.topk_weights = w.data();
+  a.num_tokens = 1; a.num_experts = E; a.top_k = 2; a.scoring = RouterScoring::kSigmoid;
+  a.n_group = 4; a.topk_group = 1; a.renormalize = true;
+  cpu::route(a);
+  EXPECT_EQ(ids, (std::vector<int32_t>{4, 5}));
+  EXPECT_FLOAT_EQ(w[0], 0.5f);
+  EXPECT_FLOAT_EQ(w[1], 0.5f);
+}
+
+TEST(CpuRoute, TiedGroupsGoToTheLowerGroupId) {
+  // 4 groups of 2, all experts equal: groups 0 and 1 are kept, so experts 0..3 are candidates.
+  const int E = 8;
+  std::vector<float> logits(E, 1.0f);
+  std::vector<int32_t> ids(3);
+  std::vector<float> w(3);
+  Tensor lt(DType::kF32, logits);
+  RouterArgs a;
+  a.logits = lt.data(); a.topk_ids = ids.data(); a.topk_weights = w.data();
+  a.num_tokens = 1; a.num_experts = E; a.top_k = 3; a.scoring = RouterScoring::kSigmoid;
+  a.n_group = 4; a.topk_group = 2;
+  cpu::route(a);
+  EXPECT_EQ(ids, (std::vector<int32_t>{0, 1, 2}));
 }
 
 TEST(CpuRoute, TiesGoToTheLowerExpertId) {
@@ -279,6 +324,9 @@ TEST(CpuMoeDispatch, PermuteAndCombineRoundTrip) {
           check_dispatch_round_trip(t, E, k, 1, 7, round_weights, seed++);
           check_dispatch_round_trip(t, E, k, 19, 33, round_weights, seed++);
         }
+  // Large enough for the parallel permute and combine paths.
+  check_dispatch_round_trip(DType::kBF16, 60, 4, 300, 256, true, seed++);
+  check_dispatch_round_trip(DType::kF32, 256, 8, 100, 90, false, seed++);
       }
 }
 
@@ -322,6 +370,17 @@ TEST(CpuGroupedGemm, SegmentsEmptySingleAndAllOnOne) {
   check_grouped_gemm(DType::kF16, DType::kF16, {2, 3}, 9, 17, false, seed++);
   check_grouped_gemm(F32, F32, {1}, 1, 1, false, seed++);
   check_grouped_gemm(F32, F32, {0, 0, 0}, 8, 8, false, seed++);  // nothing to do
+  check_grouped_gemm(BF16, BF16, {0, 200, 0}, 100, 70, true, seed++);  // one expert, many tiles
+}
+
+TEST(CpuGroupedGemm, ManyExpertsRandomSegments) {
+  std::mt19937 rng(95);
+  for (int E : {60, 256}) {
+    std::vector<int32_t> counts(static_cast<size_t>(E), 0);
+    std::uniform_int_distribution<int> d(0, E - 1);
+    for (int i = 0; i < 3 * E / 2; ++i) ++counts[size_t(d(rng))];  // many empty, some 1, some more
+    check_grouped_gemm(DType::kBF16, DType::kBF16, counts, 24, 40, E == 60, 96 + uint32_t(E));
+  }
 }
 
 TEST(CpuGroupedGemm, RejectsOffsetsThatDisagreeWithTotalRows) {
