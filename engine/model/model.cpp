@@ -1,0 +1,28 @@
+#include "engine/model/model.h"
+
+#include <stdexcept>
+
+#include "engine/io/safetensors.h"
+#include "engine/model/rope_table.h"
+
+namespace sy {
+
+std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend) {
+  auto m = std::make_shared<Model>();
+  m->dir = dir;
+  m->backend = &backend;
+  m->config = ModelConfig::from_model_dir(dir);
+  Checkpoint ckpt = Checkpoint::open(dir);
+  // The activation dtype follows the checkpoint: config's dtype when given, else the embedding's.
+  if (!m->config.dtype_given)
+    if (const TensorInfo* embed = ckpt.find("model.embed_tokens.weight")) m->config.dtype = embed->dtype;
+  m->weights = load_weights(m->config, ckpt, backend);
+  m->stats = weight_stats(m->config, ckpt);
+  RopeTable rope = make_rope_table(m->config);
+  m->rope_attention_factor = rope.attention_factor;
+  m->rope_inv_freq = DeviceBuffer(&backend, rope.inv_freq.size() * sizeof(float));
+  backend.copy_from_host(m->rope_inv_freq.get(), rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float));
+  return m;
+}
+
+}  // namespace sy

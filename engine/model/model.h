@@ -1,0 +1,29 @@
+// Model: a loaded checkpoint — config, weights on a backend, RoPE table — ready to be run by a
+// ModelRunner. Loading order: config.json -> safetensors -> weights placed on the backend.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "engine/backend/backend.h"
+#include "engine/model/config.h"
+#include "engine/model/weights.h"
+
+namespace sy {
+
+struct Model {
+  std::filesystem::path dir;
+  ModelConfig config;
+  ModelWeights weights;
+  WeightStats stats;
+  DeviceBuffer rope_inv_freq;  // [rotary_dim / 2] fp32
+  float rope_attention_factor = 1.0f;
+  Backend* backend = nullptr;
+};
+
+// Reads dir/config.json (+ generation_config.json) and the safetensors files, validates them
+// and places every weight on `backend` (which must outlive the model). Errors name the file,
+// tensor or key that is wrong.
+std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend);
+
+}  // namespace sy

@@ -1,0 +1,208 @@
+#include "engine/model/weights.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "engine/io/safetensors.h"
+
+namespace sy {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
+
+// Reads tensors by name from the checkpoint, validates them and places them on the backend.
+class Loader {
+ public:
+  Loader(const ModelConfig& c, const Checkpoint& ck, Backend& be) : c_(c), ck_(ck), be_(be) {}
+
+  const TensorInfo& tensor(const std::string& name, const std::vector<int64_t>& shape) const {
+    const TensorInfo* t = ck_.find(name);
+    if (!t)
+      throw std::runtime_error(ck_.dir().string() + ": missing tensor '" + name + "' (expected shape " +
+                               shape_str(shape) + ")");
+    check(*t, shape);
+    return *t;
+  }
+
+  void check(const TensorInfo& t, const std::vector<int64_t>& shape) const {
+    if (t.shape != shape)
+      throw std::runtime_error(t.file + ": tensor '" + t.name + "' has shape " + shape_str(t.shape) + ", expected " +
+                               shape_str(shape));
+    if (!is_float(t.dtype))
+      throw std::runtime_error(t.file + ": tensor '" + t.name + "' has dtype " + std::string(dtype_name(t.dtype)) +
+                               "; weights must be F32, BF16 or F16");
+  }
+
+  const TensorInfo* find(const std::string& name) const { return ck_.find(name); }
+
+  Weight load(const std::string& name, const std::vector<int64_t>& shape) const {
+    return upload({&tensor(name, shape)}, shape);
+  }
+
+  Weight load_optional(const std::string& name, const std::vector<int64_t>& shape) const {
+    return ck_.contains(name) ? load(name, shape) : Weight{};
+  }
+
+  // Concatenates the parts' bytes in order (stacking along the first dimension) into one weight.
+  Weight upload(const std::vector<const TensorInfo*>& parts, const std::vector<int64_t>& shape) const {
+    Weight w;
+    w.dtype = parts.front()->dtype;
+    w.shape = shape;
+    size_t total = 0;
+    for (const TensorInfo* p : parts) {
+      if (p->dtype != w.dtype)
+        throw std::runtime_error(p->file + ": tensor '" + p->name + "' has dtype " + std::string(dtype_name(p->dtype)) +
+                                 " but '" + parts.front()->name + "' has " + std::string(dtype_name(w.dtype)) +
+                                 "; tensors fused into one weight must share a dtype");
+      total += p->nbytes;
+    }
+    if (static_cast<int64_t>(total) != w.numel() * static_cast<int64_t>(dtype_size(w.dtype)))
+      throw std::runtime_error("internal: fused weight '" + parts.front()->name + "' byte count mismatch");
+    w.buffer = DeviceBuffer(&be_, total);
+    size_t off = 0;
+    for (const TensorInfo* p : parts) {
+      be_.copy_from_host(static_cast<char*>(w.buffer.get()) + off, p->data, p->nbytes);
+      off += p->nbytes;
+    }
+    return w;
+  }
+
+  // gate [I, D] and up [I, D] -> gate_up [2I, D]
+  MlpWeights load_mlp(const std::string& prefix, int64_t inter) const {
+    const int64_t D = c_.hidden_size;
+    MlpWeights m;
+    m.intermediate = inter;
+    m.gate_up = upload({&tensor(prefix + "gate_proj.weight", {inter, D}), &tensor(prefix + "up_proj.weight", {inter, D})},
+                       {2 * inter, D});
+    m.down = load(prefix + "down_proj.weight", {D, inter});
+    return m;
+  }
+
+  MoeWeights load_moe(int layer) const {
+    const int64_t D = c_.hidden_size, E = c_.num_experts, I = c_.moe_intermediate_size;
+    const std::string p = "model.layers." + std::to_string(layer) + ".";
+    MoeWeights m;
+    // Router: "mlp.gate" (Qwen, OLMoE, transformers v5) or "block_sparse_moe.gate" (Mixtral hub).
+    std::string moe = ck_.contains(p + "block_sparse_moe.gate.weight") ? p + "block_sparse_moe." : p + "mlp.";
+    m.router = load(moe + "gate.weight", {E, D});
+
+    if (const TensorInfo* fused = find_first({moe + "experts.gate_up_proj", moe + "experts.gate_up_proj.weight"})) {
+      // Fused v5 layout: gate_up_proj [E, 2I, D] (gate rows first), down_proj [E, D, I].
+      check(*fused, {E, 2 * I, D});
+      m.gate_up = upload({fused}, {E, 2 * I, D});
+      const TensorInfo* down = find_first({moe + "experts.down_proj", moe + "experts.down_proj.weight"});
+      if (!down) throw std::runtime_error(ck_.dir().string() + ": missing tensor '" + moe + "experts.down_proj' (expected shape " +
+                                          shape_str({E, D, I}) + ")");
+      check(*down, {E, D, I});
+      m.down = upload({down}, {E, D, I});
+    } else {
+      // Hub layout: one tensor per expert. Mixtral names them w1 (gate), w3 (up), w2 (down).
+      const bool mixtral_names = ck_.contains(moe + "experts.0.w1.weight");
+      const char* gate = mixtral_names ? "w1" : "gate_proj";
+      const char* up = mixtral_names ? "w3" : "up_proj";
+      const char* down = mixtral_names ? "w2" : "down_proj";
+      std::vector<const TensorInfo*> gu, dn;
+      for (int64_t e = 0; e < E; ++e) {
+        std::string ep = moe + "experts." + std::to_string(e) + ".";
+        gu.push_back(&tensor(ep + gate + ".weight", {I, D}));
+        gu.push_back(&tensor(ep + up + ".weight", {I, D}));
+        dn.push_back(&tensor(ep + down + ".weight", {D, I}));
+      }
+      m.gate_up = upload(gu, {E, 2 * I, D});
+      m.down = upload(dn, {E, D, I});
+    }
+    if (c_.shared_expert_intermediate_size > 0) {
+      m.shared = load_mlp(p + "mlp.shared_expert.", c_.shared_expert_intermediate_size);
+      if (c_.shared_expert_gate) m.shared_gate = load(p + "mlp.shared_expert_gate.weight", {1, D});
+    }
+    return m;
+  }
+
+  AttentionWeights load_attention(int layer) const {
+    const int64_t D = c_.hidden_size, H = c_.num_heads, KV = c_.num_kv_heads, hd = c_.head_dim;
+    const std::string p = "model.layers." + std::to_string(layer) + ".self_attn.";
+    AttentionWeights a;
+    a.q = load(p + "q_proj.weight", {H * hd, D});
+    a.k = load(p + "k_proj.weight", {KV * hd, D});
+    a.v = load(p + "v_proj.weight", {KV * hd, D});
+    a.o = load(p + "o_proj.weight", {D, H * hd});
+    if (c_.qkv_bias) {
+      a.q_bias = load(p + "q_proj.bias", {H * hd});
+      a.k_bias = load(p + "k_proj.bias", {KV * hd});
+      a.v_bias = load(p + "v_proj.bias", {KV * hd});
+    }
+    if (c_.qk_norm == QkNorm::kPerHead) {
+      a.q_norm = load(p + "q_norm.weight", {hd});
+      a.k_norm = load(p + "k_norm.weight", {hd});
+    } else if (c_.qk_norm == QkNorm::kFull) {
+      a.q_norm = load(p + "q_norm.weight", {H * hd});
+      a.k_norm = load(p + "k_norm.weight", {KV * hd});
+    }
+    return a;
+  }
+
+ private:
+  const TensorInfo* find_first(std::initializer_list<std::string> names) const {
+    for (const auto& n : names)
+      if (const TensorInfo* t = ck_.find(n)) return t;
+    return nullptr;
+  }
+
+  const ModelConfig& c_;
+  const Checkpoint& ck_;
+  Backend& be_;
+};
+
+}  // namespace
+
+int64_t Weight::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& be) {
+  Loader ld(c, ck, be);
+  const int64_t D = c.hidden_size, V = c.vocab_size;
+  ModelWeights w;
+  w.embed = ld.load("model.embed_tokens.weight", {V, D});
+  w.layers.resize(c.num_layers);
+  for (int l = 0; l < c.num_layers; ++l) {
+    LayerWeights& L = w.layers[l];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    L.input_norm = ld.load(p + "input_layernorm.weight", {D});
+    L.post_attention_norm = ld.load(p + "post_attention_layernorm.weight", {D});
+    L.attn = ld.load_attention(l);
+    L.is_moe = c.is_moe_layer(l);
+    if (L.is_moe) L.moe = ld.load_moe(l);
+    else L.mlp = ld.load_mlp(p + "mlp.", c.intermediate_size);
+  }
+  w.final_norm = ld.load("model.norm.weight", {D});
+  if (!c.tie_word_embeddings) w.lm_head = ld.load("lm_head.weight", {V, D});
+  return w;
+}
+
+WeightStats weight_stats(const ModelConfig& c, const Checkpoint& ck) {
+  WeightStats s;
+  int64_t expert_params = 0;
+  for (const auto& name : ck.names()) {
+    const TensorInfo& t = ck.get(name);
+    s.total_params += t.numel();
+    s.bytes_by_dtype[std::string(dtype_name(t.dtype))] += static_cast<int64_t>(t.nbytes);
+    // Routed-expert tensors: "...experts.<e>..." (hub) or "...experts.gate_up_proj/down_proj" (fused).
+    if (name.find(".experts.") != std::string::npos) expert_params += t.numel();
+  }
+  // Per token only top_k of num_experts routed experts run.
+  int64_t active_experts = c.num_experts > 0 ? expert_params / c.num_experts * c.top_k : 0;
+  s.active_params = s.total_params - expert_params + active_experts;
+  return s;
+}
+
+}  // namespace sy
