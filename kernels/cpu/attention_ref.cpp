@@ -1,6 +1,7 @@
 // Reference KV-cache write and causal paged attention (kernels/attention.h).
-// Attention runs one (query token, head) pair per iteration, which keeps the scores of one
-// query in a small buffer and parallelises evenly over prefill chunks and decode batches.
+// Attention runs one (query token, kv head) pair per iteration: the GQA group of query heads
+// sharing that kv head is processed together, so each K/V row is converted to fp32 once per
+// group rather than once per query head; work spreads over tokens and kv heads.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -70,49 +71,66 @@ void paged_attention(const PagedAttentionArgs& a) {
 
   const int64_t q_stride = a.q_stride ? a.q_stride : int64_t(a.num_heads) * a.head_dim;
   const int group = a.num_heads / a.num_kv_heads;  // query heads per kv head
-  const int64_t work = a.num_tokens * a.num_heads;
+  const int64_t work = a.num_tokens * a.num_kv_heads;
 #pragma omp parallel
   {
-    std::vector<float> q(static_cast<size_t>(a.head_dim)), k(static_cast<size_t>(a.head_dim));  // fp32 rows
-    std::vector<float> v(static_cast<size_t>(a.head_dim_v)), acc(static_cast<size_t>(a.head_dim_v));
-    std::vector<float> scores;  // [visible keys]
-#pragma omp for schedule(dynamic, 4)
+    std::vector<float> q(static_cast<size_t>(group) * size_t(a.head_dim));      // [group, head_dim]
+    std::vector<float> acc(static_cast<size_t>(group) * size_t(a.head_dim_v));  // [group, head_dim_v]
+    std::vector<float> k(static_cast<size_t>(a.head_dim)), v(static_cast<size_t>(a.head_dim_v));
+    std::vector<float> scores;  // [group, visible keys]
+    std::vector<float> max_score(static_cast<size_t>(group)), denom(static_cast<size_t>(group));
+#pragma omp for schedule(dynamic, 1)
     for (int64_t wi = 0; wi < work; ++wi) {
-      const int64_t t = wi / a.num_heads;
-      const int h = int(wi % a.num_heads);
-      const int kvh = h / group;
+      const int64_t t = wi / a.num_kv_heads;
+      const int kvh = int(wi % a.num_kv_heads);
+      const int h0 = kvh * group;  // first query head reading this kv head
       const int32_t* table = a.block_tables + int64_t(token_seq[size_t(t)]) * a.max_blocks_per_seq;
       const int32_t q_pos = token_pos[size_t(t)];
       const int32_t first = a.sliding_window > 0 ? std::max(0, q_pos - a.sliding_window + 1) : 0;
+      const int64_t visible = q_pos - first + 1;
       auto cache_row = [&](int32_t pos) {  // (slot * num_kv_heads + kvh)
         const int64_t slot = int64_t(table[pos / a.block_size]) * a.block_size + pos % a.block_size;
         return slot * a.num_kv_heads + kvh;
       };
 
-      load_row(offset(a.q, a.dtype, t * q_stride + int64_t(h) * a.head_dim), a.dtype, a.head_dim,
-               q.data());
-      scores.resize(size_t(q_pos - first + 1));
-      float max_score = a.sinks ? a.sinks[h] : -INFINITY;
+      load_row(offset(a.q, a.dtype, t * q_stride + int64_t(h0) * a.head_dim), a.dtype,
+               int64_t(group) * a.head_dim, q.data());
+      // Every K and V row is loaded once for the whole GQA group of query heads.
+      scores.resize(size_t(group * visible));
+      for (int g = 0; g < group; ++g) max_score[size_t(g)] = a.sinks ? a.sinks[h0 + g] : -INFINITY;
       for (int32_t p = first; p <= q_pos; ++p) {
         load_row(offset(a.k_cache, a.dtype, cache_row(p) * a.head_dim), a.dtype, a.head_dim, k.data());
-        // round(round(q·k) · scale): matmul output, then the scaling, each in dtype.
-        const float s = round_to(a.dtype, round_to(a.dtype, dot(q.data(), k.data(), a.head_dim)) * a.scale);
-        scores[size_t(p - first)] = s;
-        max_score = std::max(max_score, s);
+        for (int g = 0; g < group; ++g) {
+          // round(round(q·k) · scale): matmul output, then the scaling, each in dtype.
+          const float qk = round_to(a.dtype, dot(q.data() + size_t(g) * size_t(a.head_dim), k.data(), a.head_dim));
+          const float s = round_to(a.dtype, qk * a.scale);
+          scores[size_t(g * visible + (p - first))] = s;
+          max_score[size_t(g)] = std::max(max_score[size_t(g)], s);
+        }
       }
-      float denom = a.sinks ? std::exp(a.sinks[h] - max_score) : 0.0f;
-      for (float& s : scores) {
-        s = std::exp(s - max_score);
-        denom += s;
+      // fp32 softmax; a sink adds exp(sink) to the denominator only.
+      for (int g = 0; g < group; ++g) {
+        const float mx = max_score[size_t(g)];
+        float sum = a.sinks ? std::exp(a.sinks[h0 + g] - mx) : 0.0f;
+        for (int64_t j = 0; j < visible; ++j) {
+          float& s = scores[size_t(g * visible + j)];
+          s = std::exp(s - mx);
+          sum += s;
+        }
+        denom[size_t(g)] = sum;
       }
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int32_t p = first; p <= q_pos; ++p) {
-        const float prob = round_to(a.dtype, scores[size_t(p - first)] / denom);
         load_row(offset(a.v_cache, a.dtype, cache_row(p) * a.head_dim_v), a.dtype, a.head_dim_v, v.data());
-        for (int d = 0; d < a.head_dim_v; ++d) acc[size_t(d)] += prob * v[size_t(d)];
+        for (int g = 0; g < group; ++g) {
+          // Probabilities are rounded to dtype before the p·V matmul, as eager attention does.
+          const float prob = round_to(a.dtype, scores[size_t(g * visible + (p - first))] / denom[size_t(g)]);
+          float* out_acc = acc.data() + size_t(g) * size_t(a.head_dim_v);
+          for (int d = 0; d < a.head_dim_v; ++d) out_acc[d] += prob * v[size_t(d)];
+        }
       }
-      void* out = offset(a.out, a.dtype, (t * a.num_heads + h) * a.head_dim_v);
-      for (int d = 0; d < a.head_dim_v; ++d) store_f(out, a.dtype, d, acc[size_t(d)]);
+      void* out = offset(a.out, a.dtype, (t * a.num_heads + h0) * a.head_dim_v);
+      for (int64_t i = 0; i < int64_t(group) * a.head_dim_v; ++i) store_f(out, a.dtype, i, acc[size_t(i)]);
     }
   }
 }

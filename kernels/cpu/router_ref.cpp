@@ -67,7 +67,8 @@ void route(const RouterArgs& a) {
       float* out_w = a.topk_weights + t * k;
 
       if (a.scoring == RouterScoring::kSoftmaxTopk) {
-        // GPT-OSS: top-k of the raw logits, softmax over the chosen k.
+        // GPT-OSS: top-k of the raw logits, softmax over the chosen k (already summing to 1,
+        // so `renormalize` does not apply).
         top_k(ids, score, k);
         for (int j = 0; j < k; ++j) out_w[j] = score[size_t(ids[size_t(j)])];
         softmax(out_w, k);
@@ -84,7 +85,8 @@ void route(const RouterArgs& a) {
         int candidates = E;
         if (grouped) {
           // Keep the topk_group groups with the largest sum of their two best biased scores,
-          // then choose only among those groups' experts.
+          // then choose only among those groups' experts (dropped experts are excluded, as in
+          // vLLM's -inf mask, not zero-filled: a zero could outrank negative biased scores).
           const int group_size = E / a.n_group;
           for (int g = 0; g < a.n_group; ++g) {
             top2.assign(choice.begin() + g * group_size, choice.begin() + (g + 1) * group_size);
