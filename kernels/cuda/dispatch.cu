@@ -29,7 +29,10 @@ __global__ void __launch_bounds__(kAlignThreads) moe_align_kernel(const int32_t*
 
   for (int e = tid; e < num_experts; e += blockDim.x) cursor[e] = 0;
   __syncthreads();
-  for (int64_t p = tid; p < num_pairs; p += blockDim.x) atomicAdd(&cursor[topk_ids[p]], 1);
+  for (int64_t p = tid; p < num_pairs; p += blockDim.x) {
+    const int e = topk_ids[p];
+    if (e >= 0 && e < num_experts) atomicAdd(&cursor[e], 1);
+  }
   __syncthreads();
   if (warp == 0) {  // exclusive scan of the counts -> segment starts
     int carry = 0;
@@ -55,8 +58,12 @@ __global__ void __launch_bounds__(kAlignThreads) moe_align_kernel(const int32_t*
     for (int i = tid; i < kAlignWarps * num_experts; i += blockDim.x) warp_count[i] = 0;
     __syncthreads();
     const int64_t p = chunk + tid;
-    const bool valid = p < num_pairs;
-    const int e = valid ? topk_ids[p] : -1;
+    // An id outside [0, num_experts) (a caller bug the host cannot see) gets no row rather
+    // than corrupting shared memory: its pair_to_row is -1.
+    const int id = p < num_pairs ? topk_ids[p] : -1;
+    const bool valid = id >= 0 && id < num_experts;
+    const int e = valid ? id : -1;
+    if (p < num_pairs && !valid) pair_to_row[p] = -1;
     const unsigned peers = __match_any_sync(0xffffffffu, e);
     const int rank = __popc(peers & ((1u << lane) - 1u));
     if (valid && rank == 0) warp_count[warp * num_experts + e] = uint8_t(__popc(peers));
@@ -93,11 +100,12 @@ __global__ void permute_kernel(const Vec* __restrict__ x, Vec* __restrict__ x_so
 constexpr int kMaxCombineK = 32;
 
 // One block per token: its k terms are added in ascending expert id, rounding after each add,
-// as transformers' expert loop index_add_s them.
+// as transformers' expert loop index_add_s them (tokens with a repeated expert id keep pair order).
 template <typename T>
 __global__ void combine_kernel(const T* __restrict__ y_sorted, const int32_t* __restrict__ pair_to_row,
                                const int32_t* __restrict__ topk_ids, const float* __restrict__ topk_weights,
-                               T* __restrict__ out, int64_t num_tokens, int64_t hidden, int top_k) {
+                               T* __restrict__ out, int64_t num_tokens, int64_t hidden, int top_k,
+                               bool round_weights) {
   __shared__ int64_t rows[kMaxCombineK];  // source rows in ascending expert id
   __shared__ float weights[kMaxCombineK];
   for (int64_t t = blockIdx.x; t < num_tokens; t += gridDim.x) {
@@ -114,7 +122,9 @@ __global__ void combine_kernel(const T* __restrict__ y_sorted, const int32_t* __
       }
       for (int j = 0; j < top_k; ++j) {
         rows[j] = pair_to_row[t * top_k + order[j]];
-        weights[j] = round_as<T>(topk_weights[t * top_k + order[j]]);
+        // Qwen/OLMoE cast routing weights to the model dtype first; Mixtral multiplies in fp32.
+        const float w = topk_weights[t * top_k + order[j]];
+        weights[j] = round_weights ? round_as<T>(w) : w;
       }
     }
     __syncthreads();
@@ -187,7 +197,8 @@ void moe_combine(const CombineArgs& a, void* stream) {
   dispatch_float(a.dtype, op, "dtype", [&](auto tag) {
     using T = decltype(tag);
     combine_kernel<T><<<blocks, 256, 0, s>>>(static_cast<const T*>(a.y_sorted), a.pair_to_row, a.topk_ids,
-                                             a.topk_weights, static_cast<T*>(a.out), a.num_tokens, a.hidden, a.top_k);
+                                             a.topk_weights, static_cast<T*>(a.out), a.num_tokens, a.hidden, a.top_k,
+                                             a.round_weights);
   });
   after_launch(op, s);
 }
