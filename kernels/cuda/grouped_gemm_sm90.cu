@@ -33,6 +33,7 @@ namespace {
 constexpr int kBM = 128, kBN = 128, kBK = 64, kStages = 5;
 constexpr int kThreads = 384;                              // producer + 2 consumer warpgroups
 constexpr int kConsumerWarps = 8;
+static_assert(kThreads == 128 + kConsumerWarps * 32, "one producer warpgroup, then the consumer warps");
 constexpr int kTileBytesA = kBM * kBK * 2, kTileBytesB = kBN * kBK * 2;  // 16 KiB each
 constexpr size_t kSmemBytes = size_t(kStages) * (kTileBytesA + kTileBytesB) + 1024;  // + alignment slack
 
