@@ -1,0 +1,42 @@
+// Sampler glue: the sequences that sample this step -> kernels/sampling.h rows -> tokens.
+// Position in the flow: request -> scheduler -> runner (logits) -> [sampler] -> postprocess.
+// Builds each row's parameters and penalty token counts from its sequence, and the Philox
+// counter from (sequence index within the request, output position), so that a seeded
+// sequence draws the same numbers whatever else is in the batch and across preemptions.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "engine/serving/sampling_params.h"
+#include "engine/serving/sequence.h"
+
+namespace sy {
+
+struct SamplerRow {
+  const Sequence* seq = nullptr;
+  const SamplingParams* params = nullptr;
+  uint64_t seed = 0;  // the request's seed (given or drawn at submission)
+};
+
+struct SampledToken {
+  int32_t token_id = 0;
+  float logprob = 0.0f;                          // valid when params->logprobs >= 0
+  std::vector<std::pair<int32_t, float>> top;    // params->logprobs entries, descending
+};
+
+class Sampler {
+ public:
+  // logits: [rows.size(), vocab_size] fp32, row i for rows[i].
+  std::vector<SampledToken> sample(const std::vector<SamplerRow>& rows,
+                                   const std::vector<float>& logits, int32_t vocab_size) const;
+};
+
+// Philox counter of a sequence's next draw.
+inline uint64_t sampler_rng_counter(const Sequence& seq) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(seq.index)) << 32) |
+         static_cast<uint32_t>(seq.num_output_tokens());
+}
+
+}  // namespace sy
