@@ -100,6 +100,12 @@ Engine::SubmitResult Engine::submit(RequestSpec spec, OutputSink sink, QueueSlot
     if (text_streams_) req->text_streams.push_back(text_streams_(spec.params));
   }
   req->finish_reasons.assign(n, FinishReason::kNone);
+  if (spec.params.min_tokens > 0) {
+    req->min_tokens_mask = spec.params.stop_token_ids;
+    if (!spec.params.ignore_eos)
+      req->min_tokens_mask.insert(req->min_tokens_mask.end(), config_.eos_token_ids.begin(),
+                                  config_.eos_token_ids.end());
+  }
   req->spec = std::move(spec);
   result.request_id = req->id;
   slot.consume();
@@ -227,7 +233,11 @@ void Engine::step() {
   executor_->forward(batch, logits_);
   std::vector<SamplerRow> rows;
   for (const ScheduledSequence& s : out.scheduled)
-    if (s.samples()) rows.push_back({s.seq, &s.seq->request->spec.params, s.seq->request->seed});
+    if (s.samples()) {
+      const Request& req = *s.seq->request;
+      const bool below_min = s.seq->num_output_tokens() < req.spec.params.min_tokens;
+      rows.push_back({s.seq, &req.spec.params, req.seed, below_min ? &req.min_tokens_mask : nullptr});
+    }
   scheduler_.commit(out.scheduled);
   const std::vector<SampledToken> sampled = sampler_.sample(rows, logits_, vocab_size_);
 

@@ -79,6 +79,7 @@ struct Request {
   bool siblings_released = false;  // n > 1: siblings wait for sequence 0's prefill
   bool counted_as_queued = true;   // holds a waiting-queue slot until first admitted
   int32_t max_tokens = 0;          // resolved: spec.params.max_tokens or what the context allows
+  std::vector<int32_t> min_tokens_mask;  // EOS (unless ignored) + stop token ids
   std::string error;               // why it finished with kError
   Clock::time_point arrival_time;
   Clock::time_point first_token_time{};

@@ -24,6 +24,8 @@ std::optional<FieldError> validate_sampling_params(const SamplingParams& p,
   if (p.n < 1 || p.n > limits.max_n)
     return err("n", "must be in [1, " + std::to_string(limits.max_n) + "], got " + std::to_string(p.n));
   if (p.max_tokens < 0) return err("max_tokens", "must be > 0, got " + std::to_string(p.max_tokens));
+  if (p.min_tokens < 0 || (p.max_tokens > 0 && p.min_tokens > p.max_tokens))
+    return err("min_tokens", "must be in [0, max_tokens], got " + std::to_string(p.min_tokens));
   if (!(p.temperature >= 0.0f) || std::isinf(p.temperature))
     return err("temperature", "must be a finite number >= 0, got " + num(p.temperature));
   if (p.top_k < -1) return err("top_k", "must be -1 (off), 0 (off) or > 0, got " + std::to_string(p.top_k));

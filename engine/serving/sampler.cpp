@@ -1,6 +1,7 @@
 #include "engine/serving/sampler.h"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -10,8 +11,7 @@
 namespace sy {
 
 std::vector<SampledToken> Sampler::sample(const std::vector<SamplerRow>& rows,
-                                          const std::vector<float>& logits,
-                                          int32_t vocab_size) const {
+                                          std::vector<float>& logits, int32_t vocab_size) const {
   const size_t num_rows = rows.size();
   if (logits.size() < num_rows * static_cast<size_t>(vocab_size))
     throw std::runtime_error("Sampler: logits hold " + std::to_string(logits.size()) +
@@ -33,6 +33,10 @@ std::vector<SampledToken> Sampler::sample(const std::vector<SamplerRow>& rows,
     p.frequency_penalty = sp.frequency_penalty;
     p.seed = rows[r].seed;
     p.rng_counter = sampler_rng_counter(seq);
+    if (rows[r].masked_token_ids)
+      for (int32_t id : *rows[r].masked_token_ids)
+        if (id >= 0 && id < vocab_size)
+          logits[r * static_cast<size_t>(vocab_size) + id] = -std::numeric_limits<float>::infinity();
     if (sp.uses_penalties()) {
       // Output counts per distinct token; prompt-only tokens count 0 (repetition penalty only).
       std::unordered_map<int32_t, int32_t> counts;

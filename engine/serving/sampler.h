@@ -18,6 +18,9 @@ struct SamplerRow {
   const Sequence* seq = nullptr;
   const SamplingParams* params = nullptr;
   uint64_t seed = 0;  // the request's seed (given or drawn at submission)
+  // Token ids whose logits are set to -inf before sampling (EOS and stop tokens while the
+  // sequence is below min_tokens); null for none.
+  const std::vector<int32_t>* masked_token_ids = nullptr;
 };
 
 struct SampledToken {
@@ -28,9 +31,9 @@ struct SampledToken {
 
 class Sampler {
  public:
-  // logits: [rows.size(), vocab_size] fp32, row i for rows[i].
-  std::vector<SampledToken> sample(const std::vector<SamplerRow>& rows,
-                                   const std::vector<float>& logits, int32_t vocab_size) const;
+  // logits: [rows.size(), vocab_size] fp32, row i for rows[i]; masked ids are written in place.
+  std::vector<SampledToken> sample(const std::vector<SamplerRow>& rows, std::vector<float>& logits,
+                                   int32_t vocab_size) const;
 };
 
 // Philox counter of a sequence's next draw.

@@ -14,6 +14,7 @@ namespace sy {
 struct SamplingParams {
   int32_t n = 1;                  // sequences generated from the prompt
   int32_t max_tokens = 0;         // output tokens per sequence; 0: up to max_model_len
+  int32_t min_tokens = 0;         // EOS and stop tokens are masked until this many are out
   float temperature = 1.0f;       // 0: greedy
   int32_t top_k = -1;             // -1 or 0: off
   float top_p = 1.0f;             // (0, 1]

@@ -1,13 +1,9 @@
-// Small serving pieces with no model: batch layout, request validation, routing statistics,
-// EOS ids from a model directory.
+// Small serving pieces with no model: batch layout, request validation, routing statistics.
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 
 #include "engine/serving/batch_builder.h"
-#include "engine/serving/generation_config.h"
 #include "engine/serving/request_validation.h"
 #include "engine/serving/routing_stats.h"
 
@@ -119,22 +115,6 @@ TEST(RoutingStats, WindowCountsAreDifferencesOverTheWindow) {
   EXPECT_EQ(s.layers[0].window_counts, (std::vector<uint64_t>{20, 4}));
   EXPECT_NEAR(s.window_seconds, 0.110, 1e-9);
   EXPECT_EQ(s.layers[0].window.dead_experts, 0);
-}
-
-TEST(GenerationConfig, EosIdsFromBothFiles) {
-  const auto dir = std::filesystem::temp_directory_path() / "sy_generation_config_test";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "config.json") << R"({"eos_token_id": 2})";
-  std::ofstream(dir / "generation_config.json") << R"({"eos_token_id": [7, 2]})";
-  EXPECT_EQ(load_eos_token_ids(dir.string()), (std::vector<int32_t>{2, 7}));
-  std::ofstream(dir / "generation_config.json") << "{not json";
-  EXPECT_THROW(load_eos_token_ids(dir.string()), std::runtime_error);
-  std::filesystem::remove_all(dir);
-}
-
-TEST(GenerationConfig, BundledModel) {
-  EXPECT_EQ(load_eos_token_ids(SY_TEST_DATA_DIR "/models/qwen3moe-bf16"),
-            (std::vector<int32_t>{317, 319}));
 }
 
 }  // namespace
