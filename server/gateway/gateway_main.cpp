@@ -26,6 +26,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(options.log_level));
+  if (options.probe) {
+    bool serving = make_grpc_upstream(options)->serving();
+    std::cout << options.upstream << (serving ? " SERVING\n" : " not serving\n");
+    return serving ? 0 : 1;
+  }
 
   // Writes to a client that went away must fail with EPIPE, not kill the process. Block the stop
   // signals in every thread; one thread waits for them and stops the server.

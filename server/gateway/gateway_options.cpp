@@ -62,6 +62,8 @@ Usage: switchyard-gateway [flags]
                               while its request waits (default 2)
   --http-threads N            HTTP worker threads; each open stream holds one (default 128)
   --log-level LEVEL           trace, debug, info, warn, error (default info)
+  --probe                     do not serve: ask --upstream's grpc.health.v1 once and exit 0
+                              when it is SERVING, 1 otherwise (container healthchecks)
   -h, --help                  print this help
 
 /health answers 200 when the server reports SERVING on grpc.health.v1, else 503.
@@ -127,6 +129,10 @@ std::variant<GatewayOptions, std::string> parse_gateway_options(
     std::string flag = args[i];
     if (flag == "-h" || flag == "--help") {
       options.show_help = true;
+      continue;
+    }
+    if (flag == "--probe") {
+      options.probe = true;
       continue;
     }
     std::string value;

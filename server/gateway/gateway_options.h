@@ -23,6 +23,7 @@ struct GatewayOptions {
   int http_threads = 128;             // each open stream holds one
   std::string log_level = "info";
   bool show_help = false;
+  bool probe = false;  // check the upstream's gRPC health once and exit (container healthcheck)
 };
 
 // Help text printed by --help; documents every flag.

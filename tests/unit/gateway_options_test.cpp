@@ -71,11 +71,12 @@ TEST(GatewayOptions, BadFlagsAreNamed) {
 
 TEST(GatewayOptions, HelpDocumentsEveryFlag) {
   EXPECT_TRUE(parse_ok({"--help"}).show_help);
+  EXPECT_TRUE(parse_ok({"--probe", "--upstream", "h:1"}).probe);
   std::string usage = gateway_usage();
   for (const char* flag :
        {"--listen", "--upstream", "--api-key", "SWITCHYARD_API_KEY", "--max-body-bytes",
         "--request-timeout", "--read-timeout", "--write-timeout", "--keepalive-interval",
-        "--http-threads", "--log-level", "--admin-listen"}) {
+        "--http-threads", "--log-level", "--admin-listen", "--probe"}) {
     EXPECT_NE(usage.find(flag), std::string::npos) << flag;
   }
 }
