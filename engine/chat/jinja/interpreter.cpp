@@ -224,6 +224,10 @@ class Interpreter {
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
       count_iteration();
+      // A fresh frame per iteration: jinja2 re-resolves outer names each time round, so a
+      // `set` in one iteration is not seen by the next.
+      scope = std::make_shared<Frame>();
+      scope->parent = frame;
       assign(*s.target, items[static_cast<size_t>(i)], scope);
       Value loop = Value::dict();
       DictData& d = loop.mutable_dict();

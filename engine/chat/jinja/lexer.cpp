@@ -91,9 +91,17 @@ class Lexer {
   int line_of(size_t pos) const {
     return static_cast<int>(std::upper_bound(line_starts_.begin(), line_starts_.end(), pos) - line_starts_.begin());
   }
+  // Columns count code points. Positions arrive mostly in increasing order, so continue from
+  // the last one on the same line instead of rescanning the line (keeps lexing linear).
   int column_of(size_t pos) const {
     size_t line_start = line_starts_[static_cast<size_t>(line_of(pos) - 1)];
-    return static_cast<int>(text::length(std::string_view(src_).substr(line_start, pos - line_start))) + 1;
+    if (column_cache_pos_ < line_start || column_cache_pos_ > pos) {
+      column_cache_pos_ = line_start;
+      column_cache_col_ = 1;
+    }
+    column_cache_col_ += static_cast<int>(text::length(std::string_view(src_).substr(column_cache_pos_, pos - column_cache_pos_)));
+    column_cache_pos_ = pos;
+    return column_cache_col_;
   }
   [[noreturn]] void error(const std::string& message, size_t pos) const {
     throw ChatTemplateError(message, line_of(pos), column_of(pos));
@@ -323,6 +331,8 @@ class Lexer {
 
   std::string src_;
   std::vector<size_t> line_starts_;  // byte offset where each line begins
+  mutable size_t column_cache_pos_ = 0;
+  mutable int column_cache_col_ = 1;
   std::vector<Token> tokens_;
 };
 

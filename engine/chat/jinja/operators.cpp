@@ -11,9 +11,13 @@ namespace {
 
 thread_local size_t max_value_bytes = 64u << 20;
 
-int64_t checked(bool overflow, int64_t v) {
+// Python ints are unbounded; the sandbox keeps them to 64 bits and reports overflow.
+int64_t checked_op(char op, int64_t a, int64_t b) {
+  int64_t r = 0;
+  bool overflow = op == '+' ? __builtin_add_overflow(a, b, &r) : op == '-' ? __builtin_sub_overflow(a, b, &r)
+                                                                           : __builtin_mul_overflow(a, b, &r);
   if (overflow) fail("OverflowError", "integer result exceeds 64 bits (sandbox integer limit)");
-  return v;
+  return r;
 }
 
 int64_t floor_div(int64_t a, int64_t b) {
@@ -70,9 +74,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
   if (b.is_undefined()) b.raise_undefined();
   const bool ints = a.is_number() && b.is_number() && !a.is_float() && !b.is_float();
   const bool numbers = a.is_number() && b.is_number();
-  int64_t r = 0;
   if (op == "+") {
-    if (ints) return Value(checked(__builtin_add_overflow(a.as_int(), b.as_int(), &r), r));
+    if (ints) return Value(checked_op('+', a.as_int(), b.as_int()));
     if (numbers) return Value(a.as_float() + b.as_float());
     if (a.is_string()) {
       if (!b.is_string()) fail("TypeError", "can only concatenate str (not \"" + b.type_name() + "\") to str");
@@ -90,12 +93,12 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     unsupported(op, a, b);
   }
   if (op == "-") {
-    if (ints) return Value(checked(__builtin_sub_overflow(a.as_int(), b.as_int(), &r), r));
+    if (ints) return Value(checked_op('-', a.as_int(), b.as_int()));
     if (numbers) return Value(a.as_float() - b.as_float());
     unsupported(op, a, b);
   }
   if (op == "*") {
-    if (ints) return Value(checked(__builtin_mul_overflow(a.as_int(), b.as_int(), &r), r));
+    if (ints) return Value(checked_op('*', a.as_int(), b.as_int()));
     if (numbers) return Value(a.as_float() * b.as_float());
     if ((a.is_string() || is_sequence(a)) && b.is_number() && !b.is_float()) return repeat(a, b.as_int());
     if ((b.is_string() || is_sequence(b)) && a.is_number() && !a.is_float()) return repeat(b, a.as_int());
@@ -130,8 +133,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (ints && b.as_int() >= 0) {
       int64_t result = 1, base = a.as_int();
       for (int64_t e = b.as_int(); e > 0; e >>= 1) {
-        if (e & 1) result = checked(__builtin_mul_overflow(result, base, &result), result);
-        if (e > 1) base = checked(__builtin_mul_overflow(base, base, &base), base);
+        if (e & 1) result = checked_op('*', result, base);
+        if (e > 1) base = checked_op('*', base, base);
       }
       return Value(result);
     }

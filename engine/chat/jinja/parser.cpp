@@ -158,6 +158,8 @@ class Parser {
       expect_block_end();
       return s;
     }
+    if (name == "include" || name == "import" || name == "from" || name == "extends")
+      error_at(tag, "'" + name + "' needs a template loader: no loader for this environment specified");
     error_at(tag, "Encountered unknown tag '" + name + "'.");
   }
 
