@@ -155,6 +155,13 @@ CONVERSATIONS = {
             {"role": "user", "content": "two"},
         ]
     },
+    "long_conversation": {
+        "messages": [{"role": "system", "content": "Long session."}]
+        + [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}: " + "word " * (i % 7) + "\n" * (i % 3)}
+            for i in range(60)
+        ]
+    },
     "parts_content": {
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "Look"}, {"type": "image"}]},
@@ -178,6 +185,7 @@ FAMILY_CASES = {
         ("tools_string_args", {}),
         ("tools_no_call", {"enable_thinking": True}),
         ("parts_content", {}),
+        ("long_conversation", {}),
     ],
     "mixtral_style": [
         ("single_user", {}),
@@ -202,6 +210,7 @@ FAMILY_CASES = {
         ("reasoning_content", {}),
         ("assistant_last", {}),
         ("tools_no_call", {}),
+        ("long_conversation", {"reasoning_effort": "low"}),
     ],
     "olmoe_style": [
         ("single_user", {}),
@@ -309,6 +318,39 @@ BATTERY = [
     ("vars_extra", "{{ reasoning_effort }} {{ enable_thinking }} {{ custom.nested[1] }}", {"reasoning_effort": "low", "enable_thinking": False, "custom": {"nested": [1, "two"]}}),
     ("strftime_now", "{{ strftime_now('%Y')|length }} {{ strftime_now('%d %b')|length > 4 }}", {}),
     ("range_global", "{{ range(3)|list }} {{ range(1, 10, 3)|list }} {{ range(5, 0, -2)|list }}", {}),
+    # more edge semantics
+    ("undefined_in_filters", "[{{ nope|upper }}][{{ nope|join(',') }}][{{ nope|list }}][{{ nope|first }}][{{ nope|string }}][{{ nope|title }}][{{ nope is sequence }}][{{ nope is iterable }}]", {}),
+    ("defined_chains", "{{ messages[0].x is defined }} {{ messages[0].role is defined }} {{ messages[9] is defined }} {{ (messages[0].x or 'd') }} {{ messages[0].get('x') is none }}", {}),
+    ("floats", "{{ 0.1 + 0.2 }} {{ 1e-7 }} {{ 123456789.123 }} {{ 1e16 }} {{ 2.5e-5 }} {{ 6 / 3 }} {{ 1e15 }} {{ 10 ** 15 / 1 }} {{ -1.5 }} {{ 3.0 * 2 }} {{ 1 / 3 }} {{ 2 ** 0.5 }} {{ [0.5, 1e100] }} {{ {'f': 1.25}|tojson }}", {}),
+    ("bool_arith", "{{ true + 1 }} {{ 'ab' * true }} {{ false * 3 }} {{ true and 'x' }} {{ 3 * 'ab' }}", {}),
+    ("trailing_commas", "{{ [1, 2,] }} {{ {'a': 1,} }} {{ (1, 2,) }} {{ dict(a=1,) }}", {}),
+    ("conditional_concat", "{{ 'a' ~ ('b' if false) ~ 'c' }} {{ 'x' if nope is defined else 'y' }} {{ none if true else 1 }}", {}),
+    ("join_variants", "{{ [1, none, 'x']|join(',') }} {{ {'k1': 1, 'k2': 2}|join('+') }} {{ 'abc'|join('.') }} {{ messages|map(attribute='role')|unique|join('/') }}", {}),
+    ("percent_format", "{{ '%s' % none }} {{ '%d items' % 3 }} {{ '%s=%s' % ('a', [1]) }} {{ '%.2f' % 2.345 }} {{ '%5s|%-5s|' % ('r', 'l') }} {{ '%x' if false else '100%%' % () }}", {}),
+    ("split_kwargs", "{{ 'a,b,c'.split(',', maxsplit=1) }} {{ 'a b c'.split(maxsplit=1) }} {{ '  a  b  '.rsplit(None, 1) }} {{ 'abc'.split('b')|length }} {{ ''.split(',') }} {{ ''.split() }}", {}),
+    ("content_parts", "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for p in m.content %}{% if p.type == 'text' %}{{ p.text }}{% elif p.type == 'image' %}<img>{% endif %}{% endfor %}{% endif %}{% endfor %}", {"_messages": "parts_content"}),
+    ("tool_calls_null", "{% for m in messages %}{{ m.role }}:{{ m.tool_calls is defined }}/{{ m.tool_calls is none }}/{{ m.content is none }};{% endfor %}{{ tools is none }} {{ tools|length }}", {"_messages": "tools_string_args"}),
+    ("selectattr_tests", "{{ messages|selectattr('tool_calls', 'defined')|list|length }} {{ messages|selectattr('content', 'none')|list|length }} {{ messages|selectattr('content', 'string')|map(attribute='role')|list }} {{ messages|rejectattr('content')|list|length }}", {"_messages": "tools_string_args"}),
+    ("loop_filtered_vars", "{% for m in messages if m.role != 'assistant' %}{{ loop.index }}/{{ loop.length }}/{{ loop.last }}/{{ loop.revindex }} {% endfor %}", {}),
+    ("nested_loop_in_macro", "{% macro rows(xs) %}{% for x in xs %}{{ loop.index }}{% for y in x %}{{ loop.index0 }}{{ y }}{% endfor %};{% endfor %}{% endmacro %}{{ rows([[1, 2], [3]]) }}", {}),
+    ("macro_returns_string", "{% macro m() %}  x  {% endmacro %}[{{ m()|trim }}][{{ m() + 'y' }}][{{ m()|length }}]", {}),
+    ("ws_mixed_controls", "<ul>\n{%- for i in [1, 2] %}\n    <li>{{ i }}</li>\n{%- endfor %}\n</ul>\n{% if true -%}\n   x\n{%- endif %}\n", {}),
+    ("ws_tabs_lstrip", "a\n\t \t{% if true %}\n\tb\n\t{% endif %}\n\t{# c #}\nd", {}),
+    ("ws_block_at_end", "a\n{% if true %}\nb\n{% endif %}", {}),
+    ("ws_var_then_block", "{{ 'x' }}   {% if true %}y{% endif %}\n  {{ 'z' }}  {%- if true %} w{% endif %}", {}),
+    ("ws_comment_only_line", "line1\n{# comment #}\nline2\n  {#- c2 -#}  \nline3", {}),
+    ("ws_raw_lstrip", "x\n   {% raw %}\n  {{ raw }}\n   {% endraw %}\ny", {}),
+    ("unicode_slicing", "{{ '日本語テキスト'[2:4] }} {{ '😀a😀b'|length }} {{ '😀a😀b'[::-1] }} {{ 'héllo'.find('l') }} {{ 'ÉCOLE'|lower }} {{ 'ǆ'|capitalize }} {{ 'straße'.title() }}", {}),
+    ("tojson_unicode", "{{ '日本\u2028\x7f\x01😀'|tojson }} {{ '😀\u00e9'|tojson(ensure_ascii=true) }} {{ {'é': ['ü']}|tojson(ensure_ascii=true, indent=1) }}", {}),
+    ("string_compare_ops", "{{ 'abc' < 'abd' }} {{ 'B' < 'a' }} {{ 'é' > 'z' }} {{ [1, 'a'] == [1, 'a'] }} {{ (1, 2) == [1, 2] }} {{ {'a': 1, 'b': 2} == {'b': 2, 'a': 1} }}", {}),
+    ("namespace_in_loops", "{% set ns = namespace(found=false, first=none) %}{% for m in messages %}{% if m.role == 'assistant' and not ns.found %}{% set ns.found = true %}{% set ns.first = loop.index0 %}{% endif %}{% endfor %}{{ ns.found }} {{ ns.first }} {{ ns.missing is defined }}", {}),
+    ("set_loop_var_outside", "{% for m in messages %}{% set last_role = m.role %}{% endfor %}[{{ last_role }}] {% set count = 0 %}{% for m in messages %}{% set count = count + 1 %}{% endfor %}{{ count }}", {}),
+    ("messages_reverse_index", "{% for m in messages[::-1] %}{{ (messages|length - 1) - loop.index0 }}{{ m.role[0] }} {% endfor %}{{ messages[-2:]|map(attribute='role')|join(',') }}", {}),
+    ("items_sorted_tools", "{% for k, v in tools[0].function.parameters.properties|dictsort %}{{ k }}:{{ v.type }} {% endfor %}", {"_messages": "tools_call"}),
+    ("filter_kwargs_mix", "{{ 'x'|indent(width=3, first=true) }} {{ [3, 1]|sort(reverse=true)|join(',') }} {{ 'abc'|replace(old='b', new='B') }} {{ 7.25|round(precision=1) }}", {}),
+    ("int_edge", "{{ 2 ** 62 }} {{ -9223372036854775807 - 1 }} {{ 10 // -3 }} {{ 10 % -3 }} {{ -10 // 3 }} {{ 7.0 // 2 }} {{ -7.5 % 2 }} {{ 0 ** 0 }}", {}),
+    ("test_shorthand_args", "{{ 3 is divisibleby 3 }} {{ 'a' is in 'abc' }} {{ 1 is sameas 1 }} {{ none is none and true }} {{ 2 is odd or 3 is odd }} {{ [] is not none }}", {}),
+    ("long_output_loop", "{% for i in range(300) %}{{ i }},{% endfor %}", {}),
     # errors
     ("err_raise_exception", "{% if messages|length > 1 %}{{ raise_exception('Conversation roles must alternate!') }}{% endif %}", {}),
     ("err_undefined_attr", "{{ messages[0].nope.deeper }}", {}),

@@ -346,8 +346,21 @@ std::string percent_format(const std::string& format, const Value& args) {
     const Value& v = values[next++];
     char buf[512];
     switch (conv) {
-      case 's': out += v.str(); break;
-      case 'r': out += v.repr(); break;
+      case 's': case 'r': {
+        // Width and '-' (left-align) are the only flags that apply to strings.
+        std::string text_value = conv == 's' ? v.str() : v.repr();
+        bool left = spec.find('-') != std::string::npos;
+        std::string digits;
+        for (char ch : spec) {
+          if (ch == '.') break;
+          if (ch >= '0' && ch <= '9') digits.push_back(ch);
+        }
+        size_t width = digits.empty() ? 0 : std::stoul(digits);
+        size_t len = text::length(text_value);
+        std::string pad = len < width ? std::string(width - len, ' ') : "";
+        out += left ? text_value + pad : pad + text_value;
+        break;
+      }
       case 'd': case 'i':
         if (!v.is_number()) fail("TypeError", "%" + std::string(1, conv) + " format: a real number is required, not " + v.type_name());
         std::snprintf(buf, sizeof buf, ("%" + spec + "lld").c_str(),

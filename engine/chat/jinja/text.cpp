@@ -118,9 +118,7 @@ std::vector<std::string> split(std::string_view s, const std::optional<std::stri
       while (i < u.size() && is_space(u[i])) ++i;
       if (i >= u.size()) break;
       if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) >= maxsplit) {
-        size_t end = u.size();
-        while (end > i && is_space(u[end - 1])) --end;
-        parts.push_back(to_utf8(std::u32string_view(u).substr(i, end - i)));
+        parts.push_back(to_utf8(std::u32string_view(u).substr(i)));  // remainder keeps its trailing space
         break;
       }
       size_t j = i;
@@ -134,9 +132,7 @@ std::vector<std::string> split(std::string_view s, const std::optional<std::stri
       while (i > 0 && is_space(u[i - 1])) --i;
       if (i == 0) break;
       if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) >= maxsplit) {
-        size_t begin = 0;
-        while (begin < i && is_space(u[begin])) ++begin;
-        parts.push_back(to_utf8(std::u32string_view(u).substr(begin, i - begin)));
+        parts.push_back(to_utf8(std::u32string_view(u).substr(0, i)));  // remainder keeps its leading space
         break;
       }
       size_t j = i;
