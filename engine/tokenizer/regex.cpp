@@ -14,6 +14,23 @@ struct Regex::Code {
 
 namespace {
 
+// Classes whose Oniguruma membership (HF's Unicode version) exceeds PCRE2's, with the extra
+// code points as class items; "s" is Oniguruma's whole \s set (PCRE2's adds U+180E).
+struct ClassItems {
+  const char* name;
+  const char* items;
+};
+constexpr ClassItems kOnigurumaClasses[] = {
+#include "engine/tokenizer/unicode_extras.inc"
+};
+
+const char* oniguruma_items(std::string_view name) {
+  for (const auto& c : kOnigurumaClasses) {
+    if (name == c.name) return c.items;
+  }
+  return nullptr;
+}
+
 // One JIT stack and match context per thread: patterns such as \s+(?!\S) on long whitespace
 // runs need more than PCRE2's 32 KiB default machine stack.
 struct ThreadMatchState {
@@ -37,10 +54,80 @@ ThreadMatchState& thread_match_state() {
 
 }  // namespace
 
+std::string translate_oniguruma_pattern(std::string_view p) {
+  std::string out;
+  out.reserve(p.size());
+  bool in_class = false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      const char e = p[i + 1];
+      if (e == 'Q') {  // \Q...\E is literal text
+        const size_t end = p.find("\\E", i + 2);
+        const size_t stop = end == std::string_view::npos ? p.size() : end + 2;
+        out.append(p.substr(i, stop - i));
+        i = stop - 1;
+        continue;
+      }
+      if ((e == 'p' || e == 'P') && i + 2 < p.size() && p[i + 2] == '{') {
+        const size_t close = p.find('}', i + 3);
+        if (close != std::string_view::npos) {
+          const std::string_view original = p.substr(i, close + 1 - i);
+          const char* extra = oniguruma_items(p.substr(i + 3, close - i - 3));
+          if (!extra || !*extra || (in_class && e == 'P')) {
+            out.append(original);  // nothing to add (or \P inside a class: PCRE2's table)
+          } else if (in_class) {
+            out.append(original).append(extra);
+          } else {
+            out.append(e == 'p' ? "[" : "[^").append("\\p").append(original.substr(2)).append(extra).append("]");
+          }
+          i = close;
+          continue;
+        }
+      }
+      if (e == 's' || e == 'S') {
+        const char* spaces = oniguruma_items("s");
+        if (!in_class) {
+          out.append(e == 's' ? "[" : "[^").append(spaces).append("]");
+        } else if (e == 's') {
+          out.append(spaces);
+        } else {
+          out.append("\\S");
+        }
+        ++i;
+        continue;
+      }
+      out.push_back(c);
+      out.push_back(e);
+      ++i;
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out.push_back(c);
+      if (i + 1 < p.size() && p[i + 1] == '^') out.push_back(p[++i]);
+      if (i + 1 < p.size() && p[i + 1] == ']') out.push_back(p[++i]);  // leading ] is literal
+      continue;
+    }
+    if (in_class && c == '[' && i + 1 < p.size() && p[i + 1] == ':') {  // POSIX [:name:]
+      const size_t close = p.find(":]", i + 2);
+      if (close != std::string_view::npos) {
+        out.append(p.substr(i, close + 2 - i));
+        i = close + 1;
+        continue;
+      }
+    }
+    if (in_class && c == ']') in_class = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
 Regex::Regex(const std::string& pattern) : pattern_(pattern), code_(std::make_unique<Code>()) {
   int error = 0;
   PCRE2_SIZE error_offset = 0;
-  code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+  const std::string translated = translate_oniguruma_pattern(pattern);
+  code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
                               PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &error_offset,
                               nullptr);
   if (!code_->code) {

@@ -31,6 +31,10 @@ class Regex {
   std::unique_ptr<Code> code_;
 };
 
+// Rewrites \p{L}, \p{N}, ... and \s so PCRE2 matches exactly what HF's Oniguruma matches: its
+// Unicode tables are newer than PCRE2 10.42's, and its \s lacks U+180E (unicode_extras.inc).
+std::string translate_oniguruma_pattern(std::string_view pattern);
+
 // A pattern matching `literal` exactly (Split/Replace patterns given as {"String": ...}).
 std::string escape_regex_literal(std::string_view literal);
 
