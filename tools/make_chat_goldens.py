@@ -14,7 +14,9 @@ Templates:
     transformers' sandboxed environment.
 
 Inputs pass through json.dumps(sort_keys=True) first: sy::ChatTemplateInputs holds
-nlohmann::json objects, whose keys are sorted, so both sides see the same dict order.
+nlohmann::json objects, whose keys are sorted, so both sides see the same dict order. Cases
+marked "ordered_inputs" keep request order and are rendered through
+sy::OrderedChatTemplateInputs (nlohmann::ordered_json).
 
 Usage: python3 tools/make_chat_goldens.py   (deterministic; rerunning leaves git status clean)
 """
@@ -422,7 +424,7 @@ def render_case(template_source, inputs):
         return {"error": error}
 
 
-def make_inputs(conversation, extra, bos, eos):
+def make_inputs(conversation, extra, bos, eos, keep_order=False):
     inputs = {
         "messages": conversation["messages"],
         "tools": conversation.get("tools"),
@@ -432,7 +434,7 @@ def make_inputs(conversation, extra, bos, eos):
         "bos_token": bos or "",
         "eos_token": eos or "",
     }
-    return sorted_json(inputs)
+    return json.loads(json.dumps(inputs)) if keep_order else sorted_json(inputs)
 
 
 def main():
@@ -447,6 +449,11 @@ def main():
             inputs = make_inputs(CONVERSATIONS[conv_name], extra, bos, eos)
             suffix = "".join(f"+{k}={v}" for k, v in sorted(extra.items()))
             cases.append({"name": f"{name}/{conv_name}{suffix}", "template": name, "inputs": inputs})
+            if CONVERSATIONS[conv_name].get("tools"):
+                # The same conversation with keys in request order (sy::OrderedChatTemplateInputs).
+                inputs = make_inputs(CONVERSATIONS[conv_name], extra, bos, eos, keep_order=True)
+                cases.append({"name": f"{name}/{conv_name}{suffix}+ordered", "template": name, "inputs": inputs,
+                              "ordered_inputs": True})
 
     for config_path in sorted((ROOT / "tests" / "data" / "models").glob("*/tokenizer_config.json")):
         config = json.loads(config_path.read_text(encoding="utf-8"))

@@ -44,7 +44,8 @@ std::string template_from_config(const nlohmann::json& config, const std::filesy
 
 // transformers' _alias_reasoning_fields: a message's reasoning, under any of its names, is
 // offered as `thinking` (first key, for gpt-oss templates) and as `reasoning_content`.
-jinja::Value alias_reasoning_fields(const nlohmann::json& message) {
+template <typename Json>
+jinja::Value alias_reasoning_fields(const Json& message) {
   jinja::Value converted = jinja::from_json(message);
   if (!message.is_object()) return converted;
   const jinja::Value* reasoning = nullptr;
@@ -114,26 +115,36 @@ ChatTemplate ChatTemplate::from_model_dir(const std::filesystem::path& dir) {
 bool ChatTemplate::empty() const { return !parsed_ || source_.empty(); }
 
 std::string ChatTemplate::render(const ChatTemplateInputs& in) const {
+  return render_json(in.messages, in.tools, in.documents, in.add_generation_prompt, in.extra);
+}
+
+std::string ChatTemplate::render_ordered(const OrderedChatTemplateInputs& in) const {
+  return render_json(in.messages, in.tools, in.documents, in.add_generation_prompt, in.extra);
+}
+
+template <typename Json>
+std::string ChatTemplate::render_json(const Json& in_messages, const Json& in_tools, const Json& in_documents,
+                                      bool add_generation_prompt, const Json& in_extra) const {
   if (!parsed_) throw ChatTemplateError("no chat template loaded");
-  if (!in.messages.is_array()) throw ChatTemplateError("messages must be an array");
-  if (!in.tools.is_null() && !in.tools.is_array()) throw ChatTemplateError("tools must be null or an array");
-  if (!in.documents.is_null() && !in.documents.is_array()) throw ChatTemplateError("documents must be null or an array");
-  if (!in.extra.is_null() && !in.extra.is_object()) throw ChatTemplateError("extra template variables must be an object");
+  if (!in_messages.is_array()) throw ChatTemplateError("messages must be an array");
+  if (!in_tools.is_null() && !in_tools.is_array()) throw ChatTemplateError("tools must be null or an array");
+  if (!in_documents.is_null() && !in_documents.is_array()) throw ChatTemplateError("documents must be null or an array");
+  if (!in_extra.is_null() && !in_extra.is_object()) throw ChatTemplateError("extra template variables must be an object");
   std::vector<jinja::Value> messages;
-  for (const auto& message : in.messages) {
+  for (const auto& message : in_messages) {
     if (!message.is_object()) throw ChatTemplateError("chat messages must be objects, got " + message.dump());
     messages.push_back(alias_reasoning_fields(message));
   }
-  if (in.documents.is_array())
-    for (const auto& document : in.documents)
+  if (in_documents.is_array())
+    for (const auto& document : in_documents)
       if (!document.is_object()) throw ChatTemplateError("documents should be a list of objects with 'title' and 'text' keys");
 
   // apply_chat_template: {**special_tokens_map, **kwargs}, then messages/tools/documents/
   // add_generation_prompt as render() keywords (a duplicate is a Python TypeError there).
   std::vector<std::pair<std::string, jinja::Value>> variables;
   for (const auto& [name, token] : special_tokens_) variables.emplace_back(name, jinja::Value(token));
-  if (in.extra.is_object()) {
-    for (auto it = in.extra.begin(); it != in.extra.end(); ++it) {
+  if (in_extra.is_object()) {
+    for (auto it = in_extra.begin(); it != in_extra.end(); ++it) {
       const std::string& key = it.key();
       if (key == "messages" || key == "tools" || key == "documents" || key == "add_generation_prompt")
         throw ChatTemplateError("extra template variable '" + key + "' collides with a chat template argument");
@@ -141,9 +152,9 @@ std::string ChatTemplate::render(const ChatTemplateInputs& in) const {
     }
   }
   variables.emplace_back("messages", jinja::Value::list(std::move(messages)));
-  variables.emplace_back("tools", jinja::from_json(in.tools));
-  variables.emplace_back("documents", jinja::from_json(in.documents));
-  variables.emplace_back("add_generation_prompt", jinja::Value(in.add_generation_prompt));
+  variables.emplace_back("tools", jinja::from_json(in_tools));
+  variables.emplace_back("documents", jinja::from_json(in_documents));
+  variables.emplace_back("add_generation_prompt", jinja::Value(add_generation_prompt));
 
   jinja::SandboxLimits limits;
   limits.max_loop_iterations = limits_.max_loop_iterations;

@@ -16,6 +16,7 @@ namespace sy {
 
 namespace jinja {
 struct Template;
+class Value;
 }
 
 struct ChatTemplateInputs {
@@ -24,6 +25,17 @@ struct ChatTemplateInputs {
   nlohmann::json documents;                            // null or array
   bool add_generation_prompt = true;
   nlohmann::json extra = nlohmann::json::object();     // e.g. {"enable_thinking": false, "reasoning_effort": "low"}
+};
+
+// ChatTemplateInputs with objects in the order the client sent their keys. transformers sees
+// Python dicts in request order, so a tool's JSON schema renders (tojson, items()) in that
+// order; nlohmann::json sorts keys. Servers that parse requests into ordered_json use this.
+struct OrderedChatTemplateInputs {
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  nlohmann::ordered_json tools;      // null or array
+  nlohmann::ordered_json documents;  // null or array
+  bool add_generation_prompt = true;
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
 };
 
 // Bounds that keep a hostile template from hanging or exhausting the server.
@@ -52,6 +64,8 @@ class ChatTemplate {
   // Throws sy::ChatTemplateError (derives std::runtime_error) with line/column on template
   // errors, raise_exception(msg) calls, or sandbox limit violations.
   std::string render(const ChatTemplateInputs& in) const;
+  // Same as render(), with objects in request key order (see OrderedChatTemplateInputs).
+  std::string render_ordered(const OrderedChatTemplateInputs& in) const;
 
   // Sandbox bounds for later renders (parse depth applies at construction; defaults are safe).
   void set_limits(const ChatTemplateLimits& limits) { limits_ = limits; }
@@ -64,6 +78,10 @@ class ChatTemplate {
   std::map<std::string, std::string> special_tokens_;
   std::shared_ptr<const jinja::Template> parsed_;  // immutable after parsing: shared by copies
   ChatTemplateLimits limits_;
+
+  template <typename Json>
+  std::string render_json(const Json& messages, const Json& tools, const Json& documents, bool add_generation_prompt,
+                          const Json& extra) const;
 };
 
 }  // namespace sy

@@ -15,18 +15,20 @@ namespace {
 
 const std::filesystem::path kData = SY_TEST_DATA_DIR;
 
-nlohmann::json load_goldens() {
+template <typename Json>
+Json load_goldens() {
   std::ifstream in(kData / "chat" / "goldens.json");
   EXPECT_TRUE(in) << "missing tests/data/chat/goldens.json (run tools/make_chat_goldens.py)";
-  return nlohmann::json::parse(in);
+  return Json::parse(in);
 }
 
-ChatTemplateInputs inputs_of(const nlohmann::json& j) {
-  ChatTemplateInputs in;
+template <typename Inputs, typename Json>
+Inputs inputs_of(const Json& j) {
+  Inputs in;
   in.messages = j.at("messages");
   in.tools = j.at("tools");
   in.documents = j.at("documents");
-  in.add_generation_prompt = j.at("add_generation_prompt").get<bool>();
+  in.add_generation_prompt = j.at("add_generation_prompt").template get<bool>();
   in.extra = j.at("extra");
   return in;
 }
@@ -38,10 +40,13 @@ const std::set<std::string> kMessageMatched = {"TemplateError",   "UndefinedErro
                                                "OverflowError",   "TemplateRuntimeError", "TemplateAssertionError"};
 
 TEST(ChatTemplateGoldens, RendersLikeTransformers) {
-  nlohmann::json goldens = load_goldens();
+  nlohmann::json goldens = load_goldens<nlohmann::json>();
+  // The same file with key order kept, for cases rendered through OrderedChatTemplateInputs.
+  nlohmann::ordered_json ordered_goldens = load_goldens<nlohmann::ordered_json>();
   const auto& templates = goldens.at("templates");
-  size_t checked = 0;
-  for (const auto& c : goldens.at("cases")) {
+  size_t checked = 0, ordered = 0;
+  for (size_t i = 0; i < goldens.at("cases").size(); ++i) {
+    const auto& c = goldens.at("cases")[i];
     const std::string name = c.at("name");
     SCOPED_TRACE(name);
     const auto& in = c.at("inputs");
@@ -50,7 +55,12 @@ TEST(ChatTemplateGoldens, RendersLikeTransformers) {
     try {
       ChatTemplate t = ChatTemplate::from_string(templates.at(c.at("template").get<std::string>()),
                                                  in.at("bos_token"), in.at("eos_token"));
-      rendered = t.render(inputs_of(in));
+      if (c.value("ordered_inputs", false)) {
+        ++ordered;
+        rendered = t.render_ordered(inputs_of<OrderedChatTemplateInputs>(ordered_goldens.at("cases")[i].at("inputs")));
+      } else {
+        rendered = t.render(inputs_of<ChatTemplateInputs>(in));
+      }
     } catch (const ChatTemplateError& e) {
       error = e;
     }
@@ -70,6 +80,7 @@ TEST(ChatTemplateGoldens, RendersLikeTransformers) {
     }
   }
   EXPECT_GT(checked, 100u);
+  EXPECT_GT(ordered, 3u);
 }
 
 TEST(ChatTemplateLoading, FixtureModelDirectories) {

@@ -64,6 +64,7 @@ bool apply_test(const std::string& name, const Value& value, const CallArgs& arg
 
 // ---- JSON (json.cpp) ----
 Value from_json(const nlohmann::json& j);
+Value from_json(const nlohmann::ordered_json& j);  // keeps the document's key order
 struct JsonDumpOptions {
   bool ensure_ascii = false;
   std::optional<std::string> indent;  // Python's indent: an int becomes that many spaces
