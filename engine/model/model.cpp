@@ -7,7 +7,7 @@
 
 namespace sy {
 
-std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend) {
+std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, const ExpertSelector& experts) {
   auto m = std::make_shared<Model>();
   m->dir = dir;
   m->backend = &backend;
@@ -16,7 +16,7 @@ std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
   // The activation dtype follows the checkpoint: config's dtype when given, else the embedding's.
   if (!m->config.dtype_given)
     if (const TensorInfo* embed = ckpt.find("model.embed_tokens.weight")) m->config.dtype = embed->dtype;
-  m->weights = load_weights(m->config, ckpt, backend);
+  m->weights = load_weights(m->config, ckpt, backend, experts);
   m->stats = weight_stats(m->config, ckpt);
   RopeTable rope = make_rope_table(m->config);
   m->rope_attention_factor = rope.attention_factor;

@@ -24,6 +24,9 @@ struct Model {
 // Reads dir/config.json (+ generation_config.json) and the safetensors files, validates them
 // and places every weight on `backend` (which must outlive the model). Errors name the file,
 // tensor or key that is wrong.
-std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend);
+// `experts`, when set, picks the routed experts each MoE layer loads (expert parallelism: a
+// rank's share); every other weight is loaded whole.
+std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend,
+                                  const ExpertSelector& experts = {});
 
 }  // namespace sy

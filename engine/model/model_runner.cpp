@@ -38,7 +38,7 @@ ModelRunner::ModelRunner(std::shared_ptr<const Model> model, KvCacheGeometry kv)
 void ModelRunner::validate(const ForwardBatch& b) const {
   const ModelConfig& c = model_->config;
   const int64_t T = b.num_tokens();
-  if (T == 0) throw std::invalid_argument("forward: empty batch");
+  if (T == 0 && !moe_dispatcher_) throw std::invalid_argument("forward: empty batch");
   if (b.positions.size() != size_t(T) || b.slot_mapping.size() != size_t(T))
     throw std::invalid_argument("forward: positions and slot_mapping must have one entry per token");
   if (b.query_start.size() != size_t(b.num_seqs() + 1) || b.query_start.front() != 0 || b.query_start.back() != T)
@@ -129,6 +129,14 @@ void ModelRunner::forward(const ForwardBatch& b, std::vector<float>& logits) {
   const size_t es = dtype_size(act);
   const int64_t T = b.num_tokens(), D = c.hidden_size, V = c.vocab_size;
   const int64_t n_logits = static_cast<int64_t>(b.logits_indices.size());
+  if (T == 0) {  // expert parallelism: no tokens here this step, but peers need our collectives
+    for (size_t i = 0; i < moe_layers_.size(); ++i)
+      moe_dispatcher_->run(int(i), W.layers[moe_layers_[i]].moe,
+                           {.num_tokens = 0, .expert_offsets = expert_offsets_.as<int32_t>() + i * (c.num_experts + 1)},
+                           scratch_);
+    logits.clear();
+    return;
+  }
   upload_batch(b);
 
   void* h = scratch_.get("h", T * D * es);      // [T, D] residual stream
@@ -151,8 +159,9 @@ void ModelRunner::forward(const ForwardBatch& b, std::vector<float>& logits) {
                   .w_dtype = L.post_attention_norm.dtype, .rows = T, .dim = D, .eps = c.rms_norm_eps});
     if (L.is_moe) {
       int32_t* offsets = expert_offsets_.as<int32_t>() + moe_index * (c.num_experts + 1);
-      run_moe_block(be_, c, L.moe, {.x = x, .out = y, .num_tokens = T, .expert_offsets = offsets, .topk_ids = topk_ids},
-                    scratch_);
+      const MoeBlockArgs args{.x = x, .out = y, .num_tokens = T, .expert_offsets = offsets, .topk_ids = topk_ids};
+      if (moe_dispatcher_) moe_dispatcher_->run(int(moe_index), L.moe, args, scratch_);
+      else run_moe_block(be_, c, L.moe, args, scratch_);
       if (capture_topk_) {
         captured_topk_[moe_index].resize(T * c.top_k);
         be_.copy_to_host(captured_topk_[moe_index].data(), topk_ids, T * c.top_k * sizeof(int32_t));

@@ -11,6 +11,7 @@
 #include "engine/model/executor.h"
 #include "engine/model/model.h"
 #include "engine/model/scratch_arena.h"
+#include "engine/parallel/moe_dispatcher.h"
 
 namespace sy {
 
@@ -29,6 +30,10 @@ class ModelRunner final : public ModelExecutor {
   // layer, in layer order) for inspection (tests, routing-anomaly tooling).
   void set_capture_topk(bool on) { capture_topk_ = on; }
   const std::vector<std::vector<int32_t>>& captured_topk() const { return captured_topk_; }
+  // Expert parallelism: MoE layers go through `dispatcher` (not owned; null = all experts
+  // local). With a dispatcher an empty batch is valid: the rank still joins every MoE layer's
+  // collectives and gets no logits.
+  void set_moe_dispatcher(MoeDispatcher* dispatcher) { moe_dispatcher_ = dispatcher; }
 
  private:
   void validate(const ForwardBatch& b) const;
@@ -43,6 +48,7 @@ class ModelRunner final : public ModelExecutor {
   std::vector<int> moe_layers_;                  // model layer index of each MoE layer
   DeviceBuffer expert_offsets_;                  // [num_moe_layers, E + 1] int32 of the last step
   std::vector<std::vector<uint64_t>> routed_;    // [num_moe_layers][E] tokens routed since start
+  MoeDispatcher* moe_dispatcher_ = nullptr;
   bool capture_topk_ = false;
   std::vector<std::vector<int32_t>> captured_topk_;
   // Batch index arrays on the backend.

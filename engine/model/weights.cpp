@@ -20,7 +20,8 @@ bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DT
 // Reads tensors by name from the checkpoint, validates them and places them on the backend.
 class Loader {
  public:
-  Loader(const ModelConfig& c, const Checkpoint& ck, Backend& be) : c_(c), ck_(ck), be_(be) {}
+  Loader(const ModelConfig& c, const Checkpoint& ck, Backend& be, const ExpertSelector& experts)
+      : c_(c), ck_(ck), be_(be), experts_(experts) {}
 
   const TensorInfo& tensor(const std::string& name, const std::vector<int64_t>& shape) const {
     const TensorInfo* t = ck_.find(name);
@@ -89,6 +90,19 @@ class Loader {
     const int64_t D = c_.hidden_size, E = c_.num_experts, I = c_.moe_intermediate_size;
     const std::string p = "model.layers." + std::to_string(layer) + ".";
     MoeWeights m;
+    // The experts to stack (all, or the ones this rank holds under expert parallelism).
+    std::vector<int32_t> ids;
+    if (experts_) {
+      ids = experts_(layer);
+      for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] < 0 || ids[i] >= E || (i > 0 && ids[i] <= ids[i - 1]))
+          throw std::invalid_argument("layer " + std::to_string(layer) +
+                                      ": expert selection must be ascending ids in [0, " + std::to_string(E) + ")");
+      m.expert_ids = ids;
+    } else {
+      for (int32_t e = 0; e < E; ++e) ids.push_back(e);
+    }
+    const int64_t S = int64_t(ids.size());
     // Router: "mlp.gate" (Qwen, OLMoE, transformers v5) or "block_sparse_moe.gate" (Mixtral hub).
     std::string moe = ck_.contains(p + "block_sparse_moe.gate.weight") ? p + "block_sparse_moe." : p + "mlp.";
     m.router = load(moe + "gate.weight", {E, D});
@@ -96,12 +110,13 @@ class Loader {
     if (const TensorInfo* fused = find_first({moe + "experts.gate_up_proj", moe + "experts.gate_up_proj.weight"})) {
       // Fused v5 layout: gate_up_proj [E, 2I, D] (gate rows first), down_proj [E, D, I].
       check(*fused, {E, 2 * I, D});
-      m.gate_up = upload({fused}, {E, 2 * I, D});
       const TensorInfo* down = find_first({moe + "experts.down_proj", moe + "experts.down_proj.weight"});
       if (!down) throw std::runtime_error(ck_.dir().string() + ": missing tensor '" + moe + "experts.down_proj' (expected shape " +
                                           shape_str({E, D, I}) + ")");
       check(*down, {E, D, I});
-      m.down = upload({down}, {E, D, I});
+      std::vector<TensorInfo> gu = expert_slices(*fused, ids, E), dn = expert_slices(*down, ids, E);
+      m.gate_up = upload(pointers(gu), {S, 2 * I, D});
+      m.down = upload(pointers(dn), {S, D, I});
     } else {
       // Hub layout: one tensor per expert. Mixtral names them w1 (gate), w3 (up), w2 (down).
       const bool mixtral_names = ck_.contains(moe + "experts.0.w1.weight");
@@ -109,14 +124,14 @@ class Loader {
       const char* up = mixtral_names ? "w3" : "up_proj";
       const char* down = mixtral_names ? "w2" : "down_proj";
       std::vector<const TensorInfo*> gu, dn;
-      for (int64_t e = 0; e < E; ++e) {
+      for (int32_t e : ids) {
         std::string ep = moe + "experts." + std::to_string(e) + ".";
         gu.push_back(&tensor(ep + gate + ".weight", {I, D}));
         gu.push_back(&tensor(ep + up + ".weight", {I, D}));
         dn.push_back(&tensor(ep + down + ".weight", {D, I}));
       }
-      m.gate_up = upload(gu, {E, 2 * I, D});
-      m.down = upload(dn, {E, D, I});
+      m.gate_up = upload(gu, {S, 2 * I, D});
+      m.down = upload(dn, {S, D, I});
     }
     if (c_.shared_expert_intermediate_size > 0) {
       m.shared = load_mlp(p + "mlp.shared_expert.", c_.shared_expert_intermediate_size);
@@ -149,6 +164,24 @@ class Loader {
   }
 
  private:
+  // Expert `ids[i]`'s block of a stacked [E, ...] tensor, as a view into the mapping.
+  static std::vector<TensorInfo> expert_slices(const TensorInfo& t, const std::vector<int32_t>& ids, int64_t E) {
+    const size_t per_expert = t.nbytes / size_t(E);
+    std::vector<TensorInfo> out;
+    for (int32_t e : ids) {
+      TensorInfo s = t;
+      s.data = static_cast<const char*>(t.data) + size_t(e) * per_expert;
+      s.nbytes = per_expert;
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+  static std::vector<const TensorInfo*> pointers(const std::vector<TensorInfo>& v) {
+    std::vector<const TensorInfo*> out;
+    for (const TensorInfo& t : v) out.push_back(&t);
+    return out;
+  }
+
   const TensorInfo* find_first(std::initializer_list<std::string> names) const {
     for (const auto& n : names)
       if (const TensorInfo* t = ck_.find(n)) return t;
@@ -158,6 +191,7 @@ class Loader {
   const ModelConfig& c_;
   const Checkpoint& ck_;
   Backend& be_;
+  const ExpertSelector& experts_;
 };
 
 }  // namespace
@@ -168,8 +202,8 @@ int64_t Weight::numel() const {
   return n;
 }
 
-ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& be) {
-  Loader ld(c, ck, be);
+ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& be, const ExpertSelector& experts) {
+  Loader ld(c, ck, be, experts);
   const int64_t D = c.hidden_size, V = c.vocab_size;
   ModelWeights w;
   w.embed = ld.load("model.embed_tokens.weight", {V, D});

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,8 +47,11 @@ struct MlpWeights {                 // dense MLP or shared expert
 
 struct MoeWeights {
   Weight router;                    // [E, D]
-  Weight gate_up;                   // [E, 2*I, D]
-  Weight down;                      // [E, D, I]
+  Weight gate_up;                   // [E, 2*I, D], or [S, 2*I, D] for the S experts in expert_ids
+  Weight down;                      // [E, D, I], or [S, D, I]
+  // Expert parallelism: the logical experts stacked above, in slot order (ascending). Empty
+  // when every expert is loaded in id order.
+  std::vector<int32_t> expert_ids;
   MlpWeights shared;                // shared expert (Qwen2-MoE), empty otherwise
   Weight shared_gate;               // [1, D] sigmoid gate of the shared expert
 };
@@ -76,10 +80,15 @@ struct WeightStats {
   std::map<std::string, int64_t> bytes_by_dtype;  // checkpoint bytes, keyed by safetensors dtype name
 };
 
+// Which routed experts to load for a model layer (expert parallelism loads only a rank's
+// experts). Returns ascending logical expert ids; unset = all experts.
+using ExpertSelector = std::function<std::vector<int32_t>(int layer)>;
+
 // Loads and validates every tensor the config needs (missing tensor or wrong shape -> error
 // naming it), accepting the per-expert hub layout and the fused v5 layout. Weights are copied
 // onto the backend once.
-ModelWeights load_weights(const ModelConfig& config, const Checkpoint& ckpt, Backend& backend);
+ModelWeights load_weights(const ModelConfig& config, const Checkpoint& ckpt, Backend& backend,
+                          const ExpertSelector& experts = {});
 
 WeightStats weight_stats(const ModelConfig& config, const Checkpoint& ckpt);
 

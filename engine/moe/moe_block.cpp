@@ -24,15 +24,8 @@ void run_moe_block(Backend& be, const ModelConfig& c, const MoeWeights& w, const
   const int E = c.num_experts, K = c.top_k;
   const int64_t rows = T * K;  // one row per (token, expert) pair
 
-  // 1. Router: logits in the activation dtype (transformers runs the gate linear in the model
-  //    dtype), softmax and top-k in fp32.
-  void* logits = scratch.get("moe.router_logits", T * E * es);  // [T, E]
-  be.linear({.x = a.x, .w = w.router.data(), .y = logits, .x_dtype = act, .w_dtype = w.router.dtype,
-             .y_dtype = act, .m = T, .n = E, .k = D});
-  float* topk_weights = scratch.get<float>("moe.topk_weights", rows);  // [T, K]
-  be.route({.logits = logits, .topk_ids = a.topk_ids, .topk_weights = topk_weights, .logits_dtype = act,
-            .num_tokens = T, .num_experts = E, .top_k = K, .scoring = RouterScoring::kSoftmax,
-            .renormalize = c.norm_topk_prob});
+  // 1. Router.
+  float* topk_weights = route_tokens(be, c, w, a, scratch);  // [T, K]
 
   // 2. Dispatch: sort pairs by expert into contiguous segments.
   int32_t* sorted_pairs = scratch.get<int32_t>("moe.sorted_pairs", rows);
@@ -61,18 +54,42 @@ void run_moe_block(Backend& be, const ModelConfig& c, const MoeWeights& w, const
                   .topk_weights = topk_weights, .out = a.out, .dtype = act, .num_tokens = T, .hidden = D,
                   .top_k = K, .round_weights = c.arch != Architecture::kMixtral});
 
-  // 5. Shared expert (Qwen2-MoE): out += sigmoid(x·w_gate) * SharedMLP(x).
-  if (!w.shared.gate_up.empty()) {
-    void* shared = scratch.get("moe.shared_out", T * D * es);  // [T, D]
-    run_mlp(be, act, w.shared, a.x, shared, T, D, scratch);
-    if (!w.shared_gate.empty()) {
-      void* gate = scratch.get("moe.shared_gate", T * es);  // [T, 1]
-      be.linear({.x = a.x, .w = w.shared_gate.data(), .y = gate, .x_dtype = act, .w_dtype = w.shared_gate.dtype,
-                 .y_dtype = act, .m = T, .n = 1, .k = D});
-      be.gated_add({.y = a.out, .x = shared, .gate = gate, .dtype = act, .rows = T, .dim = D});
-    } else {
-      be.add({.a = a.out, .b = shared, .y = a.out, .dtype = act, .n = T * D});
-    }
+  // 5. Shared expert.
+  add_shared_expert(be, c, w, a, scratch);
+}
+
+float* route_tokens(Backend& be, const ModelConfig& c, const MoeWeights& w, const MoeBlockArgs& a, ScratchArena& scratch) {
+  const DType act = c.dtype;
+  const int64_t T = a.num_tokens, D = c.hidden_size;
+  const int E = c.num_experts, K = c.top_k;
+  // Logits in the activation dtype (transformers runs the gate linear in the model dtype),
+  // softmax and top-k in fp32.
+  void* logits = scratch.get("moe.router_logits", T * E * dtype_size(act));  // [T, E]
+  be.linear({.x = a.x, .w = w.router.data(), .y = logits, .x_dtype = act, .w_dtype = w.router.dtype,
+             .y_dtype = act, .m = T, .n = E, .k = D});
+  float* topk_weights = scratch.get<float>("moe.topk_weights", T * K);  // [T, K]
+  be.route({.logits = logits, .topk_ids = a.topk_ids, .topk_weights = topk_weights, .logits_dtype = act,
+            .num_tokens = T, .num_experts = E, .top_k = K, .scoring = RouterScoring::kSoftmax,
+            .renormalize = c.norm_topk_prob});
+  return topk_weights;
+}
+
+void add_shared_expert(Backend& be, const ModelConfig& c, const MoeWeights& w, const MoeBlockArgs& a,
+                       ScratchArena& scratch) {
+  // Qwen2-MoE: out += sigmoid(x·w_gate) * SharedMLP(x).
+  if (w.shared.gate_up.empty()) return;
+  const DType act = c.dtype;
+  const size_t es = dtype_size(act);
+  const int64_t T = a.num_tokens, D = c.hidden_size;
+  void* shared = scratch.get("moe.shared_out", T * D * es);  // [T, D]
+  run_mlp(be, act, w.shared, a.x, shared, T, D, scratch);
+  if (!w.shared_gate.empty()) {
+    void* gate = scratch.get("moe.shared_gate", T * es);  // [T, 1]
+    be.linear({.x = a.x, .w = w.shared_gate.data(), .y = gate, .x_dtype = act, .w_dtype = w.shared_gate.dtype,
+               .y_dtype = act, .m = T, .n = 1, .k = D});
+    be.gated_add({.y = a.out, .x = shared, .gate = gate, .dtype = act, .rows = T, .dim = D});
+  } else {
+    be.add({.a = a.out, .b = shared, .y = a.out, .dtype = act, .n = T * D});
   }
 }
 

@@ -27,6 +27,14 @@ struct MoeBlockArgs {
 
 void run_moe_block(Backend& be, const ModelConfig& c, const MoeWeights& w, const MoeBlockArgs& a, ScratchArena& scratch);
 
+// The block's first and last steps, shared with the expert-parallel block (engine/parallel):
+// router logits -> a.topk_ids and topk_weights ([num_tokens, top_k] fp32, returned);
+float* route_tokens(Backend& be, const ModelConfig& c, const MoeWeights& w, const MoeBlockArgs& a, ScratchArena& scratch);
+// a.out += shared expert of a.x (Qwen2-MoE; gated by sigmoid when the model has the gate).
+// Does nothing when the model has no shared expert.
+void add_shared_expert(Backend& be, const ModelConfig& c, const MoeWeights& w, const MoeBlockArgs& a,
+                       ScratchArena& scratch);
+
 // Dense SwiGLU MLP (non-MoE layers and shared experts): out = down(silu(gate(x)) * up(x)).
 void run_mlp(Backend& be, DType act, const MlpWeights& w, const void* x, void* out, int64_t num_tokens, int64_t hidden,
              ScratchArena& scratch);
