@@ -1,0 +1,106 @@
+// ExpertParallelExecutor: a ModelExecutor spread over the ranks of an MPI job (DESIGN.md §4.4).
+// Position in the flow: engine loop (rank 0) -> [this] -> ModelRunner on every rank.
+//
+// Every rank loads the non-expert weights whole and only its placement's experts, and owns a
+// ModelRunner whose MoE layers go through ExpertParallelMoe. Rank 0 runs the serving engine and
+// calls forward(): it broadcasts the step's batch, runs its own share of the sequences, and
+// gathers the other ranks' logits (and routing counters). Ranks != 0 call serve_worker(), which
+// follows rank 0's plans in lockstep until rank 0 says stop.
+//
+// Liveness: while rank 0 is idle it sends a heartbeat plan every heartbeat interval (a quarter
+// of the collective timeout), answered by a barrier, so a dead or hung rank is noticed within
+// about 1.25 timeouts whether or not requests are running. A failed collective calls the fault
+// handler (default: log the message naming the rank, exit with kCommFailureExitCode — mpirun
+// then ends the remaining ranks).
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/model/executor.h"
+#include "engine/model/model.h"
+#include "engine/model/model_runner.h"
+#include "engine/parallel/communicator.h"
+#include "engine/parallel/ep_moe.h"
+#include "engine/parallel/placement.h"
+#include "engine/parallel/step_plan.h"
+
+namespace sy {
+
+inline constexpr int kCommFailureExitCode = 3;
+
+// Loads the model with only `rank`'s experts of every MoE layer (placements in MoE-layer order).
+std::shared_ptr<Model> load_expert_shard(const std::filesystem::path& dir, Backend& backend,
+                                         const std::vector<ExpertPlacement>& placements, int rank);
+
+// The same placement for every MoE layer of a model.
+std::vector<ExpertPlacement> uniform_placements(const ModelConfig& config, const ExpertPlacement& p);
+
+// Bytes of routed-expert weights each rank holds, summed over MoE layers.
+std::vector<int64_t> expert_bytes_per_rank(const ModelConfig& config, const std::vector<ExpertPlacement>& placements);
+
+class ExpertParallelExecutor final : public ModelExecutor {
+ public:
+  // Called with a message naming the failed collective and the rank(s) that did not arrive.
+  using FaultHandler = std::function<void(const std::string& message)>;
+
+  // Same arguments on every rank; `model` from load_expert_shard for this rank.
+  ExpertParallelExecutor(std::shared_ptr<const Model> model, KvCacheGeometry kv, Communicator& comm,
+                         std::vector<ExpertPlacement> placements);
+  ~ExpertParallelExecutor() override;  // rank 0: stop()
+
+  // ---- rank 0 ----
+  void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+  // Tells the workers to leave serve_worker(). Idempotent.
+  void stop();
+
+  // ---- ranks != 0 ----
+  // Follows rank 0's plans until it stops; returns normally then.
+  void serve_worker();
+
+  int vocab_size() const override { return runner_.vocab_size(); }
+  int max_model_len() const override { return runner_.max_model_len(); }
+  KvCacheGeometry kv_cache() const override { return runner_.kv_cache(); }
+  // Rank 0: every rank's routing counts as of the last step.
+  void routing_counts(RoutingCounts& out) const override;
+
+  // Rank 0: each rank's traffic counters as of the last step.
+  std::vector<EpTrafficStats> rank_stats() const;
+  const std::vector<ExpertPlacement>& placements() const { return moe_.placements(); }
+  int rank() const { return comm_.rank(); }
+  int num_ranks() const { return comm_.size(); }
+  // Replaces the default fault handler (e.g. to turn health NOT_SERVING before exiting).
+  void set_fault_handler(FaultHandler handler) { fault_handler_ = std::move(handler); }
+
+ private:
+  // Runs this rank's share of `b`; returns its report (logits rows + counters) for rank 0.
+  std::vector<char> run_share(const ForwardBatch& b);
+  void send_plan(PlanKind kind, const std::vector<char>& payload);  // rank 0, holds mutex_
+  void heartbeat_loop();
+  [[noreturn]] void fail(const std::string& message);
+
+  Communicator& comm_;
+  std::shared_ptr<const Model> model_;
+  ModelRunner runner_;
+  ExpertParallelMoe moe_;
+  FaultHandler fault_handler_;
+  int64_t step_ = 0;
+
+  // Rank 0: latest report of every rank.
+  mutable std::mutex stats_mutex_;
+  std::vector<RoutingCounts> rank_routing_;
+  std::vector<EpTrafficStats> rank_traffic_;
+
+  // Rank 0: one thread talks to the communicator at a time (engine loop or heartbeat).
+  std::mutex comm_mutex_;
+  std::condition_variable wake_;
+  bool stopped_ = false;
+  std::chrono::steady_clock::time_point last_contact_;
+  std::thread heartbeat_;
+};
+
+}  // namespace sy

@@ -1,0 +1,167 @@
+// Expert parallelism across ranks (mpirun -np 2 / -np 4): for every fixture, the logits of the
+// multi-rank run equal those of a single-rank ModelRunner bit for bit — the per-row math is the
+// same, only where it runs changes — with contiguous placement, round-robin placement, EPLB
+// replicas, and routing skewed onto one rank. Rank 0 checks; the others serve its plans.
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/backend/backend.h"
+#include "engine/model/model.h"
+#include "engine/model/model_runner.h"
+#include "engine/parallel/expert_parallel_executor.h"
+#include "tests/mpi/ep_scenario.h"
+#include "tests/mpi/mpi_test_env.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kModels = fs::path(SY_TEST_DATA_DIR) / "models";
+const char* const kFixtures[] = {"mixtral-f32", "mixtral-bf16", "mixtral-f32-fused", "qwen2moe-f32", "qwen2moe-bf16",
+                                 "qwen3moe-f32", "qwen3moe-bf16", "olmoe-f32",         "olmoe-bf16"};
+
+enum class Policy { kContiguous, kRoundRobin, kReplicas };
+
+// Every router row set to row 0: all experts tie, so every token picks experts 0..top_k-1
+// (ties go to the lower id) — all the routed work lands on the rank(s) holding them.
+void skew_router(sy::Model& m) {
+  for (auto& layer : m.weights.layers) {
+    if (!layer.is_moe) continue;
+    sy::Weight& w = layer.moe.router;
+    const size_t row = size_t(w.shape[1]) * sy::dtype_size(w.dtype);
+    char* p = static_cast<char*>(w.buffer.get());
+    for (int64_t e = 1; e < w.shape[0]; ++e) std::memcpy(p + size_t(e) * row, p, row);
+  }
+}
+
+// Placements for `policy`; kReplicas uses a reference run's routing counts (EPLB-style, one
+// extra slot per rank), shared from rank 0 so every rank builds the same placement.
+std::vector<sy::ExpertPlacement> make_placements(Policy policy, const sy::ModelConfig& c,
+                                                 const std::vector<std::vector<int64_t>>& counts) {
+  sy::Communicator& w = sy::test::world();
+  std::vector<sy::ExpertPlacement> out;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    switch (policy) {
+      case Policy::kContiguous: out.push_back(sy::contiguous_placement(c.num_experts, w.size())); break;
+      case Policy::kRoundRobin: out.push_back(sy::round_robin_placement(c.num_experts, w.size())); break;
+      case Policy::kReplicas: {
+        std::vector<uint64_t> load(counts[i].begin(), counts[i].end());
+        out.push_back(sy::balanced_placement(load, w.size(), w.size()));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+struct RunResult {
+  std::vector<sy::EpTrafficStats> stats;
+  sy::RoutingCounts routing;
+};
+
+// Runs the standard workload through the expert-parallel executor on every rank and compares
+// rank 0's logits with a single-rank runner's. Returns rank 0's view of the run.
+RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed) {
+  sy::Communicator& world = sy::test::world();
+  auto be = sy::make_cpu_backend();
+  const fs::path dir = kModels / fixture;
+  sy::test::Scenario sc;
+  const sy::KvCacheGeometry kv{.num_blocks = sc.num_blocks(4), .block_size = sc.block_size()};
+
+  // Rank 0 runs the reference first: its routing counts feed the replica placement.
+  std::shared_ptr<sy::Model> full;
+  std::vector<std::vector<float>> want;
+  sy::RoutingCounts want_routing;
+  const sy::ModelConfig config = sy::ModelConfig::from_model_dir(dir);
+  int num_moe = 0;
+  for (int l = 0; l < config.num_layers; ++l) num_moe += config.is_moe_layer(l) ? 1 : 0;
+  std::vector<int64_t> flat_counts(size_t(num_moe) * config.num_experts, 0);
+  if (world.rank() == 0) {
+    full = sy::load_model(dir, *be);
+    if (skewed) skew_router(*full);
+    sy::ModelRunner reference(full, kv);
+    sy::test::Scenario ref_sc;
+    for (const sy::ForwardBatch& b : sy::test::standard_workload(config.vocab_size, ref_sc)) {
+      want.emplace_back();
+      reference.forward(b, want.back());
+    }
+    reference.routing_counts(want_routing);
+    for (size_t i = 0; i < want_routing.counts.size(); ++i)
+      for (size_t e = 0; e < want_routing.counts[i].size(); ++e)
+        flat_counts[i * config.num_experts + e] = int64_t(want_routing.counts[i][e]);
+  }
+  world.broadcast(flat_counts.data(), int64_t(flat_counts.size() * sizeof(int64_t)), 0);
+  std::vector<std::vector<int64_t>> counts(static_cast<size_t>(num_moe));
+  for (int i = 0; i < num_moe; ++i)
+    counts[size_t(i)].assign(flat_counts.begin() + i * config.num_experts,
+                             flat_counts.begin() + (i + 1) * config.num_experts);
+  const std::vector<sy::ExpertPlacement> placements = make_placements(policy, config, counts);
+
+  auto shard = sy::load_expert_shard(dir, *be, placements, world.rank());
+  if (skewed) skew_router(*shard);
+  sy::ExpertParallelExecutor ep(shard, kv, world, placements);
+  RunResult result;
+  if (world.rank() != 0) {
+    ep.serve_worker();
+    return result;
+  }
+  const auto steps = sy::test::standard_workload(config.vocab_size, sc);
+  for (size_t s = 0; s < steps.size(); ++s) {
+    std::vector<float> got;
+    ep.forward(steps[s], got);
+    EXPECT_EQ(got.size(), want[s].size()) << fixture << " step " << s;
+    if (got.size() == want[s].size())
+      EXPECT_EQ(std::memcmp(got.data(), want[s].data(), got.size() * sizeof(float)), 0)
+          << fixture << " step " << s << ": logits differ from the single-rank run";
+  }
+  ep.stop();
+  ep.routing_counts(result.routing);
+  EXPECT_EQ(result.routing.counts, want_routing.counts) << fixture;
+  result.stats = ep.rank_stats();
+  int64_t dispatched = 0, computed = 0;
+  for (const auto& s : result.stats) dispatched += s.rows_dispatched, computed += s.rows_computed;
+  EXPECT_EQ(dispatched, computed) << "every dispatched row is computed exactly once";
+  return result;
+}
+
+}  // namespace
+
+TEST(ExpertParallel, ContiguousPlacementMatchesSingleRankForEveryFixture) {
+  for (const char* f : kFixtures) run_and_compare(f, Policy::kContiguous, false);
+}
+
+TEST(ExpertParallel, RoundRobinPlacementMatchesSingleRank) {
+  for (const char* f : {"mixtral-bf16", "qwen2moe-bf16", "qwen3moe-f32", "olmoe-bf16"})
+    run_and_compare(f, Policy::kRoundRobin, false);
+}
+
+TEST(ExpertParallel, ReplicasGiveTheSameLogitsAsWithout) {
+  for (const char* f : {"mixtral-bf16", "qwen3moe-bf16", "olmoe-f32"}) {
+    RunResult r = run_and_compare(f, Policy::kReplicas, false);
+    if (sy::test::world().rank() == 0) {
+      ASSERT_EQ(r.stats.size(), size_t(sy::test::world().size()));
+    }
+  }
+}
+
+TEST(ExpertParallel, SkewedRoutingRunsOnOneRank) {
+  sy::Communicator& world = sy::test::world();
+  // Contiguous: experts 0..top_k-1 all live on rank 0, which computes every row.
+  RunResult r = run_and_compare("mixtral-bf16", Policy::kContiguous, true);
+  if (world.rank() == 0) {
+    for (const auto& layer : r.routing.counts)
+      for (size_t e = 2; e < layer.size(); ++e) EXPECT_EQ(layer[e], 0u) << "expert " << e;
+    ASSERT_EQ(r.stats.size(), size_t(world.size()));
+    EXPECT_GT(r.stats[0].rows_computed, 0);
+    for (int rank = 1; rank < world.size(); ++rank) EXPECT_EQ(r.stats[size_t(rank)].rows_computed, 0) << rank;
+  }
+  // With replicas placed from those counts, the two hot experts are copied to every rank and
+  // the work spreads — with the same logits.
+  RunResult b = run_and_compare("mixtral-bf16", Policy::kReplicas, true);
+  if (world.rank() == 0)
+    for (int rank = 0; rank < world.size(); ++rank) EXPECT_GT(b.stats[size_t(rank)].rows_computed, 0) << rank;
+}
