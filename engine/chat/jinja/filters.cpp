@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "engine/chat/jinja/builtins.h"
 #include "engine/chat/jinja/text.h"
@@ -340,7 +341,8 @@ const std::map<std::string, Filter>& filters() {
          return items.empty() ? Value::undefined("No first item, sequence was empty.") : items.front();
        }},
       {"last", [](const Value& v, const CallArgs&) {
-         if (v.is_list() && v.as_list().is_generator) fail("TypeError", "'generator' object is not reversible");
+         if ((v.is_list() && v.as_list().is_generator) || v.is_none() || v.is_number() || v.is_callable() || v.is_namespace())
+           fail("TypeError", "'" + v.type_name() + "' object is not reversible");
          std::vector<Value> items = iterate(v);
          return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
        }},
@@ -384,6 +386,7 @@ const std::map<std::string, Filter>& filters() {
            std::reverse(u.begin(), u.end());
            return Value(text::to_utf8(u));
          }
+         if (!v.is_list() && !v.is_dict() && !v.is_undefined()) fail("FilterArgumentError", "argument must be iterable");
          std::vector<Value> items = iterate(v);
          std::reverse(items.begin(), items.end());
          return Value::generator(std::move(items));
@@ -452,6 +455,16 @@ Value apply_filter(const std::string& name, const Value& input, const CallArgs& 
   const auto& table = filters();
   auto it = table.find(name == "d" ? "default" : name);
   if (it == table.end()) fail("TemplateAssertionError", "No filter named '" + name + "'.");
+  // Filters that are Python generators in jinja2 fail only when their result is consumed.
+  static const std::set<std::string> kGenerators = {"selectattr", "rejectattr", "select", "reject",
+                                                    "map",        "unique",     "batch",  "items"};
+  if (kGenerators.count(it->first)) {
+    try {
+      return it->second(input, args);
+    } catch (const Error& e) {
+      return Value::failed_generator(e);
+    }
+  }
   return it->second(input, args);
 }
 

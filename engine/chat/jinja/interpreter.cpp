@@ -446,10 +446,7 @@ class Interpreter {
   static bool compare(const std::string& op, const Value& a, const Value& b) {
     if (op == "==") return equals(a, b);
     if (op == "!=") return !equals(a, b);
-    if (op == "<") return less_than(a, b);
-    if (op == ">") return less_than(b, a);
-    if (op == "<=") return less_than(a, b) || equals(a, b);
-    if (op == ">=") return less_than(b, a) || equals(a, b);
+    if (op == "<" || op == ">" || op == "<=" || op == ">=") return compare_order(op, a, b);
     if (op == "in") return contains(b, a);
     if (op == "notin") return !contains(b, a);
     fail("TypeError", "unknown comparison " + op);

@@ -102,6 +102,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (numbers) return Value(a.as_float() * b.as_float());
     if ((a.is_string() || is_sequence(a)) && b.is_number() && !b.is_float()) return repeat(a, b.as_int());
     if ((b.is_string() || is_sequence(b)) && a.is_number() && !a.is_float()) return repeat(b, a.as_int());
+    if (a.is_string() || is_sequence(a)) fail("TypeError", "can't multiply sequence by non-int of type '" + b.type_name() + "'");
+    if (b.is_string() || is_sequence(b)) fail("TypeError", "can't multiply sequence by non-int of type '" + a.type_name() + "'");
     unsupported(op, a, b);
   }
   if (op == "/") {
@@ -122,7 +124,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (a.is_string()) return Value(percent_format(a.as_string(), b));
     if (!numbers) unsupported(op, a, b);
     if (ints) {
-      if (b.as_int() == 0) fail("ZeroDivisionError", "integer division or modulo by zero");
+      if (b.as_int() == 0) fail("ZeroDivisionError", "integer modulo by zero");
       return Value(floor_mod(a.as_int(), b.as_int()));
     }
     if (b.as_float() == 0) fail("ZeroDivisionError", "float modulo");
@@ -163,6 +165,7 @@ bool contains(const Value& haystack, const Value& needle) {
         fail("TypeError", "'in <string>' requires string as left operand, not " + needle.type_name());
       return haystack.as_string().find(needle.as_string()) != std::string::npos;
     case Value::Kind::List:
+      if (haystack.as_list().deferred_error) throw *haystack.as_list().deferred_error;
       for (const Value& item : haystack.as_list().items)
         if (equals(item, needle)) return true;
       return false;
@@ -176,7 +179,9 @@ bool contains(const Value& haystack, const Value& needle) {
 std::vector<Value> iterate(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::Undefined: return {};
-    case Value::Kind::List: return v.as_list().items;
+    case Value::Kind::List:
+      if (v.as_list().deferred_error) throw *v.as_list().deferred_error;
+      return v.as_list().items;
     case Value::Kind::Dict: {
       if (v.is_namespace()) fail("TypeError", "'Namespace' object is not iterable");
       std::vector<Value> keys;
@@ -289,6 +294,8 @@ Value slice(const Value& object, const Value& start_v, const Value& stop_v, cons
   } else if (is_sequence(object)) {
     items = &object.as_list().items;
     size = static_cast<int64_t>(items->size());
+  } else if (object.is_dict() && !object.is_namespace()) {
+    fail("TypeError", "unhashable type: 'slice'");  // jinja2 compiles slices to a plain Python subscript
   } else {
     fail("TypeError", "'" + object.type_name() + "' object is not subscriptable");
   }

@@ -60,10 +60,10 @@ const std::map<std::string, Test>& tests() {
       {"test", [](const Value& v, const CallArgs&) { return v.is_string() && is_known_test(v.as_string()); }},
       {"==", [](const Value& v, const CallArgs& a) { return equals(v, arg(a, "eq")); }},
       {"!=", [](const Value& v, const CallArgs& a) { return !equals(v, arg(a, "ne")); }},
-      {"<", [](const Value& v, const CallArgs& a) { return less_than(v, arg(a, "lt")); }},
-      {"<=", [](const Value& v, const CallArgs& a) { return !less_than(arg(a, "le"), v); }},
-      {">", [](const Value& v, const CallArgs& a) { return less_than(arg(a, "gt"), v); }},
-      {">=", [](const Value& v, const CallArgs& a) { return !less_than(v, arg(a, "ge")); }},
+      {"<", [](const Value& v, const CallArgs& a) { return compare_order("<", v, arg(a, "lt")); }},
+      {"<=", [](const Value& v, const CallArgs& a) { return compare_order("<=", v, arg(a, "le")); }},
+      {">", [](const Value& v, const CallArgs& a) { return compare_order(">", v, arg(a, "gt")); }},
+      {">=", [](const Value& v, const CallArgs& a) { return compare_order(">=", v, arg(a, "ge")); }},
   };
   return table;
 }

@@ -71,6 +71,12 @@ Value Value::generator(std::vector<Value> items) {
   return v;
 }
 
+Value Value::failed_generator(Error error) {
+  Value v = generator({});
+  v.list_->deferred_error = std::make_shared<const Error>(std::move(error));
+  return v;
+}
+
 Value Value::dict() {
   Value v;
   v.kind_ = Kind::Dict;
@@ -218,7 +224,7 @@ std::string Value::str() const {
 
 std::string Value::repr() const {
   switch (kind_) {
-    case Kind::Undefined: return "";
+    case Kind::Undefined: return "Undefined";
     case Kind::None: return "None";
     case Kind::Bool: return b_ ? "True" : "False";
     case Kind::Int: return std::to_string(i_);
@@ -282,24 +288,33 @@ bool equals(const Value& a, const Value& b) {
   }
 }
 
-bool less_than(const Value& a, const Value& b) {
+bool compare_order(const std::string& op, const Value& a, const Value& b) {
   if (a.is_undefined()) a.raise_undefined();
   if (b.is_undefined()) b.raise_undefined();
+  auto apply = [&op](auto x, auto y) {
+    if (op == "<") return x < y;
+    if (op == "<=") return x <= y;
+    if (op == ">") return x > y;
+    return x >= y;
+  };
   if (a.is_number() && b.is_number()) {
-    if (a.is_float() || b.is_float()) return a.as_float() < b.as_float();
-    return a.as_int() < b.as_int();
+    if (a.is_float() || b.is_float()) return apply(a.as_float(), b.as_float());
+    return apply(a.as_int(), b.as_int());
   }
-  if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();  // UTF-8 order == code point order
+  if (a.is_string() && b.is_string()) return apply(a.as_string(), b.as_string());  // UTF-8 order == code point order
   if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple && !a.as_list().is_generator &&
       !b.as_list().is_generator) {
+    // Like CPython: the first differing elements decide, with the same operator.
     const auto& x = a.as_list().items;
     const auto& y = b.as_list().items;
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (!equals(x[i], y[i])) return less_than(x[i], y[i]);
+      if (!equals(x[i], y[i])) return compare_order(op, x[i], y[i]);
     }
-    return x.size() < y.size();
+    return apply(x.size(), y.size());
   }
-  fail("TypeError", "'<' not supported between instances of '" + a.type_name() + "' and '" + b.type_name() + "'");
+  fail("TypeError", "'" + op + "' not supported between instances of '" + a.type_name() + "' and '" + b.type_name() + "'");
 }
+
+bool less_than(const Value& a, const Value& b) { return compare_order("<", a, b); }
 
 }  // namespace sy::jinja

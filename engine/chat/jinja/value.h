@@ -34,6 +34,9 @@ struct ListData {
   bool is_tuple = false;
   // Jinja filters such as selectattr/map return generators: always truthy and without len().
   bool is_generator = false;
+  // A generator's body runs when it is consumed: an error it hits (items of a non-mapping,
+  // map over an int) surfaces only then, and never if the template just tests it for truth.
+  std::shared_ptr<const Error> deferred_error;
 };
 
 struct DictData {
@@ -65,6 +68,7 @@ class Value {
   static Value list(std::vector<Value> items = {});
   static Value tuple(std::vector<Value> items);
   static Value generator(std::vector<Value> items);
+  static Value failed_generator(Error error);  // raises `error` when iterated
   static Value dict();
   static Value namespace_object();
   static Value callable(std::string name, NativeFunction fn);
@@ -121,6 +125,8 @@ class Value {
 bool equals(const Value& a, const Value& b);
 // Python <; throws TypeError for unorderable types.
 bool less_than(const Value& a, const Value& b);
+// Python a <op> b for op in < <= > >=, with CPython's error naming the operator and operands.
+bool compare_order(const std::string& op, const Value& a, const Value& b);
 // Python float repr: shortest round-trip digits, "1e+16" style exponents, "1.0" for integers.
 std::string float_repr(double f);
 // Python repr of a str.
