@@ -457,6 +457,56 @@ def random_expressions(count, seed=20261122):
 BATTERY += random_expressions(400)
 
 
+# Seeded random templates of text, whitespace and tags with random `-`/`+` markers: whitespace
+# handling (trim_blocks, lstrip_blocks, markers) decides most bytes of a prompt.
+def random_whitespace_templates(count, seed=7):
+    import random
+
+    rng = random.Random(seed)
+    texts = ["", " ", "  ", "\n", "\n\n", " \n", "\n  ", "\t", "a", "b c", " x \n", "\n\t y", "z\n   "]
+
+    def open_marker():
+        return rng.choice(["", "", "-", "+"])
+
+    def close_marker():
+        return rng.choice(["", "", "-", "+"])
+
+    def tag(body):
+        return "{%" + open_marker() + " " + body + " " + close_marker() + "%}"
+
+    def node(depth):
+        kind = rng.randrange(9 if depth > 0 else 5)
+        if kind == 0:
+            return rng.choice(texts)
+        if kind == 1:
+            return "{{" + rng.choice(["", "-"]) + " " + rng.choice(["'v'", "messages|length", "nope", "'\\n'"]) + " " + rng.choice(["", "-"]) + "}}"
+        if kind == 2:
+            return "{#" + open_marker() + " c " + close_marker() + "#}"
+        if kind == 3:
+            return tag("set s = 1")
+        if kind == 4:
+            return rng.choice(texts) + rng.choice(texts)
+        if kind == 5:
+            cond = rng.choice(["true", "false", "messages"])
+            out = tag(f"if {cond}") + body(depth - 1)
+            if rng.random() < 0.5:
+                out += tag("else") + body(depth - 1)
+            return out + tag("endif")
+        if kind == 6:
+            return tag("for m in messages") + body(depth - 1) + tag("endfor")
+        if kind == 7:
+            return tag("raw") + rng.choice(texts) + "{{ raw }}" + rng.choice(texts) + tag("endraw")
+        return tag("macro w()") + body(depth - 1) + tag("endmacro") + "{{ w() }}"
+
+    def body(depth):
+        return "".join(node(depth) for _ in range(rng.randrange(1, 5)))
+
+    return [(f"random_ws_{i:03d}", body(2), {}) for i in range(count)]
+
+
+BATTERY += random_whitespace_templates(300)
+
+
 def sorted_json(value):
     return json.loads(json.dumps(value, sort_keys=True, ensure_ascii=False))
 
