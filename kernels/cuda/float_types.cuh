@@ -33,6 +33,16 @@ __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2hal
 template <typename T>
 __device__ __forceinline__ float round_as(float v) { return to_f32(from_f32<T>(v)); }
 
+// Stores two adjacent outputs with one 4-byte (2-byte types) or 8-byte (f32) store; out must be
+// aligned to twice the element size.
+__device__ __forceinline__ void store_pair(float* out, float a, float b) { *reinterpret_cast<float2*>(out) = make_float2(a, b); }
+__device__ __forceinline__ void store_pair(__nv_bfloat16* out, float a, float b) {
+  *reinterpret_cast<__nv_bfloat162*>(out) = __floats2bfloat162_rn(a, b);
+}
+__device__ __forceinline__ void store_pair(__half* out, float a, float b) {
+  *reinterpret_cast<__half2*>(out) = __floats2half2_rn(a, b);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;

@@ -171,6 +171,7 @@ __global__ void __launch_bounds__(kThreads) grouped_gemm_mma_kernel(MmaParams p)
   // Epilogue: accumulator (i, j) holds rows lane/4 and lane/4 + 8, columns 2*(lane%4) + {0, 1}.
   T* y = static_cast<T*>(p.y);
   const T* bias = p.bias ? static_cast<const T*>(p.bias) + int64_t(tile.expert) * p.n : nullptr;
+  const bool pair_stores = p.n % 2 == 0 && reinterpret_cast<uintptr_t>(y) % (2 * sizeof(T)) == 0;
 #pragma unroll
   for (int i = 0; i < MI; ++i)
 #pragma unroll
@@ -183,6 +184,10 @@ __global__ void __launch_bounds__(kThreads) grouped_gemm_mma_kernel(MmaParams p)
         const int64_t row = tile.row_begin + wm * WM + i * 16 + lane / 4 + half * 8;
         if (row >= tile.row_end) continue;
         T* out = y + row * p.n + col;
+        if (pair_stores && col + 1 < p.n) {  // col is even: with n even the pair is aligned
+          store_pair(out, acc[i][j][2 * half] + b0, acc[i][j][2 * half + 1] + b1);
+          continue;
+        }
         if (col < p.n) out[0] = from_f32<T>(acc[i][j][2 * half] + b0);
         if (col + 1 < p.n) out[1] = from_f32<T>(acc[i][j][2 * half + 1] + b1);
       }

@@ -216,6 +216,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // columns 8j + 2*(lane%4) + {0,1}; acc[4j + {2,3}] at row lane/4 + 8.
   T* y = static_cast<T*>(p.y);
   const T* bias = p.bias ? static_cast<const T*>(p.bias) + int64_t(tile.expert) * p.n : nullptr;
+  const bool pair_stores = p.n % 2 == 0 && reinterpret_cast<uintptr_t>(y) % (2 * sizeof(T)) == 0;
   const int lane = threadIdx.x % 32, warp_in_group = (threadIdx.x / 32) % 4;
   const int64_t row_base = tile.row_begin + consumer * 64 + warp_in_group * 16 + lane / 4;
 #pragma unroll
@@ -228,6 +229,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int64_t row = row_base + half * 8;
       if (row >= tile.row_end) continue;
       T* out = y + row * p.n + col;
+      if (pair_stores && col + 1 < p.n) {  // col is even: with n even the pair is aligned
+        store_pair(out, acc[4 * j + 2 * half] + b0, acc[4 * j + 2 * half + 1] + b1);
+        continue;
+      }
       if (col < p.n) out[0] = from_f32<T>(acc[4 * j + 2 * half] + b0);
       if (col + 1 < p.n) out[1] = from_f32<T>(acc[4 * j + 2 * half + 1] + b1);
     }
