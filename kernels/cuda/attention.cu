@@ -9,10 +9,16 @@
 // output dimension). Scores are rounded like the reference (round(round(q·k)·scale) in dtype);
 // probabilities are not rounded individually, so bf16 outputs agree within tolerance, not bit
 // for bit.
+//
+// Split-KV (flash-decoding): when the grid would not fill the device (few tokens, e.g. decode
+// of a handful of sequences) and contexts may be long, each block covers only one slice of a
+// token's keys and writes its unnormalised partial (m, l, acc) to fp32 scratch; a second
+// kernel merges the slices: M = max m_s, L = Σ l_s·e^(m_s−M) (+ e^(sink−M)), out = Σ acc_s·e^(m_s−M) / L.
 #include <algorithm>
 
 #include "kernels/attention.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_info.h"
 #include "kernels/cuda/float_types.cuh"
 
 namespace sy::cuda {
@@ -21,6 +27,8 @@ namespace {
 constexpr int kKeysPerTile = 32;  // one key per lane
 constexpr int kMaxWarps = 8;      // query heads per block
 constexpr int kMaxDvPerLane = 8;  // head_dim_v <= 256
+constexpr int kMaxSplits = 32;     // split-KV slices per (token, kv head)
+constexpr int kSplitMinKeys = 256; // fewer keys per slice cost more in the merge than they save
 
 template <typename T>
 __global__ void kv_cache_write_kernel(const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ k_cache,
@@ -54,6 +62,10 @@ struct AttnParams {
   int group, warps, sliding_window;
   int64_t q_stride;
   float scale;
+  int num_splits;         // 1: no split, the block finishes the output itself
+  int split_len;          // keys per split (multiple of kKeysPerTile)
+  float* partial_acc;     // [num_tokens, num_heads, num_splits, head_dim_v] unnormalised
+  float* partial_ml;      // [num_tokens, num_heads, num_splits, 2] running max and denominator
 };
 
 template <typename T>
@@ -67,7 +79,8 @@ __global__ void paged_attention_kernel(AttnParams p) {
   const int64_t t = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int head_in_group = blockIdx.z * p.warps + warp;
+  const int split = blockIdx.z % p.num_splits;
+  const int head_in_group = (blockIdx.z / p.num_splits) * p.warps + warp;
   const bool active = head_in_group < p.group;
   const int h = kv_head * p.group + head_in_group;
 
@@ -80,7 +93,10 @@ __global__ void paged_attention_kernel(AttnParams p) {
   const int s = lo;
   const int n_new = p.query_start[s + 1] - p.query_start[s];
   const int pos = p.seq_lens[s] - n_new + int(t - p.query_start[s]);
-  const int first = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
+  const int visible_first = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
+  // This block's slice of the visible keys [visible_first, pos]; may be empty for short contexts.
+  const int first = visible_first + split * p.split_len;
+  const int last = p.num_splits == 1 ? pos : min(pos, first + p.split_len - 1);
   const int32_t* table = p.block_tables + int64_t(s) * p.max_blocks_per_seq;
 
   const T* q = static_cast<const T*>(p.q);
@@ -95,8 +111,8 @@ __global__ void paged_attention_kernel(AttnParams p) {
 #pragma unroll
   for (int i = 0; i < kMaxDvPerLane; ++i) acc[i] = 0.0f;
 
-  for (int base = first; base <= pos; base += kKeysPerTile) {
-    const int count = min(kKeysPerTile, pos - base + 1);
+  for (int base = first; base <= last; base += kKeysPerTile) {
+    const int count = min(kKeysPerTile, last - base + 1);
     __syncthreads();  // previous tile fully consumed (and q_s written, on the first pass)
     for (int e = threadIdx.x; e < count * p.head_dim; e += blockDim.x) {
       const int j = e / p.head_dim, d = e - j * p.head_dim;
@@ -139,6 +155,20 @@ __global__ void paged_attention_kernel(AttnParams p) {
     m = m_new;
   }
   if (!active) return;
+  if (p.num_splits > 1) {
+    const int64_t part = (t * p.num_heads + h) * p.num_splits + split;
+    float* pacc = p.partial_acc + part * p.head_dim_v;
+#pragma unroll
+    for (int i = 0; i < kMaxDvPerLane; ++i) {
+      const int d = lane + 32 * i;
+      if (d < p.head_dim_v) pacc[d] = acc[i];
+    }
+    if (lane == 0) {
+      p.partial_ml[2 * part] = m;  // -inf for an empty slice
+      p.partial_ml[2 * part + 1] = l;
+    }
+    return;
+  }
   // GPT-OSS sinks: one extra logit per head in the softmax denominator, with no value.
   if (p.sinks) l += expf(p.sinks[h] - m);
   const float inv_l = 1.0f / l;
@@ -147,6 +177,28 @@ __global__ void paged_attention_kernel(AttnParams p) {
   for (int i = 0; i < kMaxDvPerLane; ++i) {
     const int d = lane + 32 * i;
     if (d < p.head_dim_v) out[d] = from_f32<T>(acc[i] * inv_l);
+  }
+}
+
+// Merges the split partials: one warp per (token, head), lanes over head_dim_v.
+template <typename T>
+__global__ void merge_splits_kernel(AttnParams p, int64_t num_tokens) {
+  const int64_t item = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (item >= num_tokens * p.num_heads) return;
+  const int h = int(item % p.num_heads);
+  const float* ml = p.partial_ml + item * p.num_splits * 2;
+  float M = p.sinks ? p.sinks[h] : -INFINITY;
+  for (int s = 0; s < p.num_splits; ++s) M = fmaxf(M, ml[2 * s]);
+  float L = p.sinks ? expf(p.sinks[h] - M) : 0.0f;
+  for (int s = 0; s < p.num_splits; ++s)
+    if (ml[2 * s + 1] > 0.0f) L += ml[2 * s + 1] * expf(ml[2 * s] - M);
+  T* out = static_cast<T*>(p.out) + item * p.head_dim_v;
+  for (int d = lane; d < p.head_dim_v; d += 32) {
+    float acc = 0.0f;
+    for (int s = 0; s < p.num_splits; ++s)
+      if (ml[2 * s + 1] > 0.0f) acc += p.partial_acc[(item * p.num_splits + s) * p.head_dim_v + d] * expf(ml[2 * s] - M);
+    out[d] = from_f32<T>(acc / L);
   }
 }
 
@@ -211,16 +263,43 @@ void paged_attention(const PagedAttentionArgs& a, void* stream) {
 
   const size_t smem = sizeof(float) * (size_t(p.warps) * a.head_dim + size_t(kKeysPerTile) * (a.head_dim + 1) +
                                        size_t(kKeysPerTile) * a.head_dim_v);
-  const dim3 grid(unsigned(a.num_tokens), unsigned(a.num_kv_heads), unsigned((p.group + p.warps - 1) / p.warps));
+  const int head_chunks = (p.group + p.warps - 1) / p.warps;
+
+  // Split the keys when the plain grid leaves most SMs idle and contexts can be long. Context
+  // lengths live on the device; the block table's capacity (or the window) bounds them.
+  const int64_t max_context = p.sliding_window > 0 ? std::min<int64_t>(p.sliding_window, int64_t(a.max_blocks_per_seq) * a.block_size)
+                                                   : int64_t(a.max_blocks_per_seq) * a.block_size;
+  const int64_t blocks = a.num_tokens * a.num_kv_heads * head_chunks;
+  const int sms = current_device_info().sm_count;
+  int splits = 1;
+  if (blocks < 2 * sms && max_context > 4 * kSplitMinKeys)
+    splits = int(std::min<int64_t>({kMaxSplits, (2 * sms + blocks - 1) / blocks, max_context / kSplitMinKeys}));
+  p.num_splits = std::max(splits, 1);
+  p.split_len = int(((max_context + p.num_splits - 1) / p.num_splits + kKeysPerTile - 1) / kKeysPerTile * kKeysPerTile);
+
   auto s = static_cast<cudaStream_t>(stream);
+  float* scratch = nullptr;
+  if (p.num_splits > 1) {
+    const size_t parts = size_t(a.num_tokens) * a.num_heads * p.num_splits;
+    check(cudaMallocAsync(reinterpret_cast<void**>(&scratch), parts * (size_t(a.head_dim_v) + 2) * sizeof(float), s),
+          "paged_attention: split scratch");
+    p.partial_acc = scratch;
+    p.partial_ml = scratch + parts * a.head_dim_v;
+  }
+  const dim3 grid(unsigned(a.num_tokens), unsigned(a.num_kv_heads), unsigned(head_chunks * p.num_splits));
   dispatch_float(a.dtype, op, "dtype", [&](auto tag) {
     using T = decltype(tag);
     if (smem > 48 * 1024)
       check(cudaFuncSetAttribute(paged_attention_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
             "paged_attention: shared memory limit");
     paged_attention_kernel<T><<<grid, 32 * p.warps, smem, s>>>(p);
+    if (p.num_splits > 1) {
+      const int64_t items = a.num_tokens * a.num_heads;
+      merge_splits_kernel<T><<<unsigned((items + 7) / 8), 256, 0, s>>>(p, a.num_tokens);
+    }
   });
   after_launch(op, s);
+  if (scratch) check(cudaFreeAsync(scratch, s), "paged_attention: split scratch release");
 }
 
 }  // namespace sy::cuda

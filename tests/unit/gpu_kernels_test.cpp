@@ -205,10 +205,10 @@ TEST_F(GpuKernels, LinearCublasAndMixedDtypes) {
 // Attention over a paged cache: several sequences mixing prefill chunks, continued prefill and
 // decode, block tables in shuffled order, GQA, and head_dim_v != head_dim.
 void run_attention_case(std::mt19937& rng, DType t, int num_heads, int num_kv_heads, int head_dim, int head_dim_v,
-                        int sliding_window, bool sinks) {
+                        int sliding_window, bool sinks,
+                        const std::vector<int32_t>& seq_lens = {1, 37, 300, 16, 129},
+                        const std::vector<int32_t>& new_tokens = {1, 37, 1, 5, 64}) {
   const int block_size = 16;
-  const std::vector<int32_t> seq_lens = {1, 37, 300, 16, 129};
-  const std::vector<int32_t> new_tokens = {1, 37, 1, 5, 64};
   const int num_seqs = int(seq_lens.size());
   int max_blocks = 0;
   for (int32_t s : seq_lens) max_blocks = std::max(max_blocks, (s + block_size - 1) / block_size);
@@ -311,6 +311,16 @@ TEST_F(GpuKernels, PagedAttentionPrefillAndDecode) {
     run_attention_case(rng, t, 16, 1, 64, 64, 0, false);   // 16 heads share one kv head (2 blocks)
     run_attention_case(rng, t, 8, 2, 96, 64, 0, false);    // head_dim_v != head_dim
     run_attention_case(rng, t, 8, 2, 64, 64, 50, true);    // GPT-OSS: sliding window + sinks
+  }
+}
+
+// Few query tokens over long contexts: the split-KV path (slices merged by a second kernel),
+// including slices that are empty for the shorter sequence, a window and sinks.
+TEST_F(GpuKernels, PagedAttentionSplitKvDecode) {
+  for (DType t : kFloatTypes) {
+    run_attention_case(rng, t, 8, 2, 64, 64, 0, false, {3000, 1, 700}, {1, 1, 2});
+    run_attention_case(rng, t, 8, 2, 128, 128, 2000, true, {3000, 2500}, {1, 1});
+    run_attention_case(rng, t, 4, 1, 96, 64, 0, true, {4100}, {3});
   }
 }
 
