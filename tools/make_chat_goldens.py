@@ -507,6 +507,65 @@ def random_whitespace_templates(count, seed=7):
 BATTERY += random_whitespace_templates(300)
 
 
+# Seeded random programs: loops over messages with loop variables, namespaces, set/scoping,
+# macros with defaults, call blocks, filters and tests on message fields.
+def random_programs(count, seed=99):
+    import random
+
+    rng = random.Random(seed)
+    values = ["m.role", "m.content", "m.content|length", "loop.index", "loop.index0", "loop.revindex", "loop.first",
+              "loop.last", "loop.length", "ns.n", "x", "messages|length", "m.get('tool_calls')", "m.content[:3]",
+              "m.content.split(' ')[0]", "(m.role == 'user')", "m.role|upper", "loop.previtem.role if loop.previtem is defined else 'none'",
+              "ns.seen|join('/')", "m['content']|trim", "w(m.role)", "w(m.role, '!')", "(m.content or '')|wordcount"]
+    conds = ["loop.first", "loop.last", "m.role == 'user'", "m.role != 'assistant'", "m.content is string",
+             "'a' in m.content", "loop.index is even", "ns.n > 1", "x is defined", "m.tool_calls is defined",
+             "not m.content", "m.role in ['system', 'tool']"]
+
+    def out():
+        return "{{ " + rng.choice(values) + " }}"
+
+    def stmt(depth):
+        kind = rng.randrange(8 if depth > 0 else 4)
+        if kind == 0:
+            return out()
+        if kind == 1:
+            return rng.choice(["|", ";", " ", "\n", "<", ">"])
+        if kind == 2:
+            return "{% set ns.n = ns.n + " + rng.choice(["1", "loop.index", "m.content|length"]) + " %}"
+        if kind == 3:
+            return "{% set x = " + rng.choice(values) + " %}" + rng.choice(["", "{% set ns.seen = ns.seen + [x|string] %}"])
+        if kind == 4:
+            text = "{% if " + rng.choice(conds) + " %}" + block(depth - 1)
+            if rng.random() < 0.4:
+                text += "{% elif " + rng.choice(conds) + " %}" + block(depth - 1)
+            if rng.random() < 0.5:
+                text += "{% else %}" + block(depth - 1)
+            return text + "{% endif %}"
+        if kind == 5:
+            return "{% call(v) each(m.content) %}[" + rng.choice(["{{ v }}", "{{ v|upper }}", "{{ v }}{{ m.role[0] }}"]) + "]{% endcall %}"
+        if kind == 6:
+            return "{% if loop.index > 2 %}{% " + rng.choice(["break", "continue"]) + " %}{% endif %}"
+        return "{% filter " + rng.choice(["upper", "trim", "replace('a', '4')"]) + " %}" + block(depth - 1) + "{% endfilter %}"
+
+    def block(depth):
+        return "".join(stmt(depth) for _ in range(rng.randrange(1, 5)))
+
+    prelude = ("{% macro w(s, suffix='.') %}<{{ s }}{{ suffix }}>{% endmacro %}"
+               "{% macro each(text) %}{% for part in (text or '').split()[:2] %}{{ caller(part) }}{% endfor %}{% endmacro %}"
+               "{% set ns = namespace(n=0, seen=[]) %}")
+    programs = []
+    for i in range(count):
+        loop_filter = rng.choice(["", " if m.role != 'system'", " if m.content"])
+        source = (prelude + "{% for m in messages" + loop_filter + " %}" + block(2) + "{% else %}empty{% endfor %}"
+                  + "{{ ns.n }} {{ ns.seen }} [{{ x }}]")
+        conv = rng.choice(["multi_turn", "system_multi_turn", "tools_string_args", "thinking_history"])
+        programs.append((f"random_program_{i:03d}", source, {"_messages": conv}))
+    return programs
+
+
+BATTERY += random_programs(200)
+
+
 def sorted_json(value):
     return json.loads(json.dumps(value, sort_keys=True, ensure_ascii=False))
 

@@ -156,8 +156,10 @@ class Interpreter {
       case Stmt::Kind::For: return exec_for(s, frame, out);
       case Stmt::Kind::Set: assign(*s.target, eval(*s.expr, frame), frame); return Flow::Normal;
       case Stmt::Kind::SetBlock: {
+        // break/continue inside a captured block leave the loop before the capture is used.
+        // The captured block is its own scope in jinja2: its `set`s do not leak out.
         std::string captured;
-        exec_body(s.bodies[0], frame, captured);
+        if (Flow flow = exec_body(s.bodies[0], child_frame(frame), captured); flow != Flow::Normal) return flow;
         Value value(std::move(captured));
         if (s.expr) value = eval_filter_chain(*s.expr, value, frame);
         assign(*s.target, value, frame);
@@ -187,7 +189,7 @@ class Interpreter {
       }
       case Stmt::Kind::FilterBlock: {
         std::string captured;
-        exec_body(s.bodies[0], frame, captured);
+        if (Flow flow = exec_body(s.bodies[0], child_frame(frame), captured); flow != Flow::Normal) return flow;
         write(out, eval_filter_chain(*s.expr, Value(std::move(captured)), frame).str());
         return Flow::Normal;
       }
@@ -204,6 +206,12 @@ class Interpreter {
       case Stmt::Kind::Scope: return exec_body(s.bodies[0], frame, out);
     }
     return Flow::Normal;
+  }
+
+  static FramePtr child_frame(const FramePtr& parent) {
+    auto child = std::make_shared<Frame>();
+    child->parent = parent;
+    return child;
   }
 
   Flow exec_for(const Stmt& s, const FramePtr& frame, std::string& out) {
