@@ -321,6 +321,12 @@ BATTERY = [
     ("strftime_now", "{{ strftime_now('%Y')|length }} {{ strftime_now('%d %b')|length > 4 }}", {}),
     ("range_global", "{{ range(3)|list }} {{ range(1, 10, 3)|list }} {{ range(5, 0, -2)|list }}", {}),
     # more edge semantics
+    ("undefined_numeric_filters", "{{ nope|sum }} {{ nope|wordcount }} [{{ nope|center(5) }}] {{ nope|batch(2)|list }} {{ nope|unique|list }} [{{ nope|min }}] [{{ nope|capitalize }}]", {}),
+    ("err_undefined_int", "{{ nope|int }}", {}),
+    ("err_undefined_float", "{{ messages[0].nope|float }}", {}),
+    ("err_undefined_indent", "{{ nope|indent }}", {}),
+    ("err_undefined_dictsort", "{{ nope|dictsort }}", {}),
+    ("err_undefined_abs", "{{ nope|abs }}", {}),
     ("undefined_in_filters", "[{{ nope|upper }}][{{ nope|join(',') }}][{{ nope|list }}][{{ nope|first }}][{{ nope|string }}][{{ nope|title }}][{{ nope is sequence }}][{{ nope is iterable }}]", {}),
     ("defined_chains", "{{ messages[0].x is defined }} {{ messages[0].role is defined }} {{ messages[9] is defined }} {{ (messages[0].x or 'd') }} {{ messages[0].get('x') is none }}", {}),
     ("floats", "{{ 0.1 + 0.2 }} {{ 1e-7 }} {{ 123456789.123 }} {{ 1e16 }} {{ 2.5e-5 }} {{ 6 / 3 }} {{ 1e15 }} {{ 10 ** 15 / 1 }} {{ -1.5 }} {{ 3.0 * 2 }} {{ 1 / 3 }} {{ 2 ** 0.5 }} {{ [0.5, 1e100] }} {{ {'f': 1.25}|tojson }}", {}),

@@ -119,6 +119,7 @@ Value do_tojson(const Value& input, const CallArgs& args) {
 
 Value do_indent(const Value& input, const CallArgs& args) {
   BoundArgs a(args, "indent", {"width", "first", "blank"});
+  if (input.is_undefined()) input.raise_undefined();  // jinja2 appends "\n" to the value first
   std::string indention;
   if (a.has(0) && a.get(0).is_string()) indention = a.get(0).as_string();
   else indention = std::string(static_cast<size_t>(std::max<int64_t>(0, a.get_int(0, 4))), ' ');
@@ -164,6 +165,7 @@ Value do_round(const Value& input, const CallArgs& args) {
 
 Value do_int(const Value& input, const CallArgs& args) {
   BoundArgs a(args, "int", {"default", "base"});
+  if (input.is_undefined()) input.raise_undefined();  // int(float(Undefined)) raises in jinja2
   Value fallback = a.get_or(0, Value(static_cast<int64_t>(0)));
   if (input.is_float()) {
     if (!std::isfinite(input.as_float())) return fallback;
@@ -193,6 +195,7 @@ Value do_int(const Value& input, const CallArgs& args) {
 
 Value do_float(const Value& input, const CallArgs& args) {
   BoundArgs a(args, "float", {"default"});
+  if (input.is_undefined()) input.raise_undefined();
   if (input.is_number()) return Value(input.as_float());
   if (input.is_string()) {
     std::string s = text::strip(input.as_string(), std::nullopt, true, true);
@@ -239,6 +242,7 @@ Value do_sort(const Value& input, const CallArgs& args) {
 
 Value do_dictsort(const Value& input, const CallArgs& args) {
   BoundArgs a(args, "dictsort", {"case_sensitive", "by", "reverse"});
+  if (input.is_undefined()) input.raise_undefined();
   if (!input.is_dict()) fail("TypeError", "dictsort expects a mapping");
   std::string by = a.get_string(1, "key");
   if (by != "key" && by != "value") fail("FilterArgumentError", "You can only sort by either \"key\" or \"value\"");
