@@ -7,6 +7,10 @@
 
 namespace sy {
 
+namespace cpu {
+struct PackedWeights;
+}
+
 struct LinearArgs {
   const void* x = nullptr;     // [m, k] x_dtype, row stride ldx elements
   const void* w = nullptr;     // [n, k] w_dtype, contiguous
@@ -18,6 +22,10 @@ struct LinearArgs {
   int64_t m = 0, n = 0, k = 0;
   int64_t ldx = 0;  // 0 means k
   int64_t ldy = 0;  // 0 means n
+  // Optional CPU pre-packed weights made once at load (kernels/cpu/pack.h, e.g. int8
+  // per-channel): when set, the CPU kernels stream these instead of w (w may be null).
+  // Other backends ignore it.
+  const cpu::PackedWeights* packed = nullptr;
 };
 
 namespace cpu {

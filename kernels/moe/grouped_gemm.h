@@ -11,6 +11,10 @@
 
 namespace sy {
 
+namespace cpu {
+struct PackedWeights;
+}
+
 struct GroupedGemmArgs {
   const void* x = nullptr;               // [total_rows, k] act_dtype
   const void* w = nullptr;               // [num_experts, n, k] w_dtype
@@ -22,6 +26,10 @@ struct GroupedGemmArgs {
   int num_experts = 0;
   int64_t n = 0, k = 0;
   int64_t total_rows = 0;
+  // Optional CPU pre-packed weights made once at load (kernels/cpu/pack.h, e.g. int8
+  // per-channel): when set, the CPU kernels stream these instead of w (w may be null).
+  // Other backends ignore it.
+  const cpu::PackedWeights* packed = nullptr;
 };
 
 namespace cpu {

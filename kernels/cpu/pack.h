@@ -1,0 +1,91 @@
+// Weight pre-packing for the CPU matmul kernels: int8 weight-only quantisation of expert (and
+// dense) weights, done once at load, plus the dynamic activation quantisation the int8 kernels
+// apply to each call's input rows.
+//
+// Where it sits: the model loader (engine/model) calls quantize_weights_int8() once per weight
+// tensor, keeps the PackedWeights alive beside the model, and passes it in LinearArgs::packed /
+// GroupedGemmArgs::packed; kernels/cpu/ops.cpp then routes the op to the int8 kernels
+// (matmul_avx512.cpp with VNNI, matmul_avx2.cpp, or the scalar packed_matmul_scalar below).
+// bf16 and f32 weights need no packing: the kernels stream the Hugging Face [out, in] rows as
+// they are (each output is a dot product along a contiguous row).
+//
+// int8 format (symmetric, per output channel):
+//   scale[e, r] = max_k |w[e, r, k]| / 127;  q = round(w / scale) in [-127, 127]
+//   stored as the unsigned byte q + 128 (VNNI's vpdpbusd multiplies unsigned × signed bytes;
+//   the activations are the signed operand), rows padded with q = 0 to k_pad (multiple of 64).
+// Activations are quantised per row and per group of 64 along k:
+//   xs[g] = max |x[g*64 : g*64+64]| / 127;  xq = round(x / xs[g]) in [-127, 127]
+// and y[r] = scale[r] · Σ_g xs[g] · Σ_{k in g} xq[k]·q[r, k]   (+ bias[r]).
+// The integer sums are exact on every path; only the fp32 sum over groups is reordered.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "kernels/dtype.h"
+
+namespace sy::cpu {
+
+// k elements per activation quantisation group = one 64-byte vector of int8.
+inline constexpr int64_t kInt8Group = 64;
+
+enum class PackedFormat : uint8_t {
+  kInt8PerChannel,  // u8 (q + 128) [num_experts, n, k_pad] + f32 scales [num_experts, n]
+};
+
+struct PackedWeights {
+  PackedFormat format = PackedFormat::kInt8PerChannel;
+  int num_experts = 0;
+  int64_t n = 0, k = 0;  // logical [n, k] per expert
+  int64_t k_pad = 0;     // row stride of `quants`, multiple of kInt8Group
+  // [num_experts, n, k_pad] u8, 64-byte aligned
+  std::unique_ptr<uint8_t[], void (*)(void*)> quants{nullptr, nullptr};
+  // [num_experts, n] f32
+  std::unique_ptr<float[]> scales;
+
+  const uint8_t* expert_quants(int e) const { return quants.get() + int64_t(e) * n * k_pad; }
+  const float* expert_scales(int e) const { return scales.get() + int64_t(e) * n; }
+  size_t bytes() const { return size_t(num_experts) * size_t(n) * size_t(k_pad + sizeof(float)); }
+};
+
+// Where the float weights come from: row(e, r) points at the k elements of row r of expert e.
+// For a stacked [num_experts, n, k] tensor use contiguous_weights(); for the hub layout (one
+// tensor per expert, gate and up separate) the loader points rows at the separate tensors, so
+// the fused gate_up matrix is quantised without first being concatenated.
+struct WeightSource {
+  DType dtype = DType::kBF16;  // f32, bf16 or f16
+  int num_experts = 1;
+  int64_t n = 0, k = 0;
+  std::function<const void*(int expert, int64_t row)> row;
+};
+
+WeightSource contiguous_weights(const void* w, DType dtype, int num_experts, int64_t n, int64_t k);
+
+// Quantise once at load (parallel over rows). Throws std::invalid_argument naming the field
+// when the source is malformed (no rows, unsupported dtype, non-positive sizes).
+PackedWeights quantize_weights_int8(const WeightSource& src);
+
+// Dynamic per-row activation quantisation (see the header comment). Every path shares this
+// scalar code, so the integer operands are identical on every ISA.
+//   q [k_pad] (zero past k), group_scales [k_pad / kInt8Group],
+//   neg_sum4 [k_pad / 4]: -128 · (q[4i] + q[4i+1] + q[4i+2] + q[4i+3]), the correction that
+//   turns VNNI's Σ (q_w + 128)·x_q into Σ q_w·x_q when preloaded into its accumulator.
+void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q,
+                             float* group_scales, int32_t* neg_sum4);
+
+// The scalar version of the int8 matmul, y[m, n] = x[m, k] · dequant(w[e])ᵀ (+ bias) for one
+// expert: the ISA-independent definition the SIMD kernels are tested against, and the path
+// used when SWITCHYARD_CPU_ISA=scalar.
+struct Int8MatmulArgs {
+  const void* x = nullptr;  // [m, k] x_dtype, row stride ldx
+  void* y = nullptr;        // [m, n] y_dtype, row stride ldy
+  const void* bias = nullptr;  // [n] bias_dtype or null
+  DType x_dtype = DType::kF32, y_dtype = DType::kF32, bias_dtype = DType::kF32;
+  int64_t m = 0, ldx = 0, ldy = 0;
+  const PackedWeights* packed = nullptr;
+  int expert = 0;
+};
+void int8_matmul_scalar(const Int8MatmulArgs& a);
+
+}  // namespace sy::cpu
