@@ -64,7 +64,13 @@ struct FmaKernel {
 
   static __m256 accumulate(__m256 acc, __m256 x, __m256 w) {
     if constexpr (kExactProducts) return _mm256_fmadd_ps(x, w, acc);
-    else return _mm256_add_ps(acc, _mm256_mul_ps(x, w));
+    else {
+      __m256 product = _mm256_mul_ps(x, w);
+      // GCC contracts a vector multiply feeding an add into an FMA under C++'s default
+      // -ffp-contract=fast; the empty asm keeps the product rounded, as in the reference.
+      asm("" : "+x"(product));
+      return _mm256_add_ps(acc, product);
+    }
   }
 
   template <int MR>

@@ -1,11 +1,59 @@
 // The public CPU kernel entry points (sy::cpu::<op>, declared in kernels/*.h), called by the
-// CPU backend. Each forwards to the implementation chosen for this CPU: today the portable
-// reference in kernels/cpu/*_ref.cpp; SIMD fast paths slot in here behind active_isa().
+// CPU backend. Each runs the fastest implementation that active_isa() (cpu_features.h, capped
+// by SWITCHYARD_CPU_ISA) allows and that handles the arguments, else the portable reference in
+// kernels/cpu/*_ref.cpp:
+//   linear, grouped_gemm   avx512 (bf16·bf16 vdpbf16ps, int8 VNNI) → avx2 (reference-order
+//                          FMA, bit-identical to ref; int8) → ref (int8: pack.h's scalar kernel)
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/pack.h"
 #include "kernels/cpu/ref.h"
+#include "kernels/cpu/simd_kernels.h"
 
 namespace sy::cpu {
+namespace {
 
-void linear(const LinearArgs& a) { ref::linear(a); }
+// Packed weights must describe the same matrix as the op's arguments.
+void check_packed(const PackedWeights& p, int num_experts, int64_t n, int64_t k, const char* op) {
+  if (p.n != n || p.k != k || p.num_experts < num_experts)
+    throw std::invalid_argument(std::string(op) + ": packed weights are [" + std::to_string(p.num_experts) + ", " +
+                                std::to_string(p.n) + ", " + std::to_string(p.k) + "] but the op needs [" +
+                                std::to_string(num_experts) + ", " + std::to_string(n) + ", " +
+                                std::to_string(k) + "]");
+}
+
+// Scalar path for packed weights: the reference cannot read them.
+void int8_segment(const void* x, DType x_dtype, int64_t ldx, void* y, DType y_dtype, int64_t ldy,
+                  const void* bias, DType bias_dtype, int64_t rows, const PackedWeights* packed, int expert) {
+  Int8MatmulArgs s;
+  s.x = x;
+  s.y = y;
+  s.bias = bias;
+  s.x_dtype = x_dtype;
+  s.y_dtype = y_dtype;
+  s.bias_dtype = bias_dtype;
+  s.m = rows;
+  s.ldx = ldx;
+  s.ldy = ldy;
+  s.packed = packed;
+  s.expert = expert;
+  int8_matmul_scalar(s);
+}
+
+}  // namespace
+
+void linear(const LinearArgs& a) {
+  if (a.packed) check_packed(*a.packed, 1, a.n, a.k, "linear");
+  const Isa isa = active_isa();
+  if (isa >= Isa::kAvx512 && avx512::try_linear(a)) return;
+  if (isa >= Isa::kAvx2 && avx2::try_linear(a)) return;
+  if (!a.packed) return ref::linear(a);
+  const int64_t ldx = a.ldx ? a.ldx : a.k, ldy = a.ldy ? a.ldy : a.n;
+  int8_segment(a.x, a.x_dtype, ldx, a.y, a.y_dtype, ldy, a.bias, a.w_dtype, a.m, a.packed, 0);
+}
+
 void rms_norm(const RmsNormArgs& a) { ref::rms_norm(a); }
 void rope(const RopeArgs& a) { ref::rope(a); }
 void kv_cache_write(const KvCacheWriteArgs& a) { ref::kv_cache_write(a); }
@@ -19,6 +67,21 @@ void route(const RouterArgs& a) { ref::route(a); }
 void moe_align(const MoeAlignArgs& a) { ref::moe_align(a); }
 void moe_permute(const PermuteArgs& a) { ref::moe_permute(a); }
 void moe_combine(const CombineArgs& a) { ref::moe_combine(a); }
-void grouped_gemm(const GroupedGemmArgs& a) { ref::grouped_gemm(a); }
+void grouped_gemm(const GroupedGemmArgs& a) {
+  if (a.packed) check_packed(*a.packed, a.num_experts, a.n, a.k, "grouped_gemm");
+  const Isa isa = active_isa();
+  if (isa >= Isa::kAvx512 && avx512::try_grouped_gemm(a)) return;
+  if (isa >= Isa::kAvx2 && avx2::try_grouped_gemm(a)) return;
+  if (!a.packed) return ref::grouped_gemm(a);
+  const size_t x_elem = dtype_size(a.act_dtype);
+  for (int e = 0; e < a.num_experts; ++e) {
+    const int64_t r0 = a.expert_offsets[e], rows = a.expert_offsets[e + 1] - r0;
+    if (rows <= 0) continue;
+    const void* bias = a.bias ? static_cast<const char*>(a.bias) + size_t(e * a.n) * dtype_size(a.w_dtype) : nullptr;
+    int8_segment(static_cast<const char*>(a.x) + size_t(r0 * a.k) * x_elem, a.act_dtype, a.k,
+                 static_cast<char*>(a.y) + size_t(r0 * a.n) * x_elem, a.act_dtype, a.n, bias, a.w_dtype, rows,
+                 a.packed, e);
+  }
+}
 
 }  // namespace sy::cpu
