@@ -24,6 +24,43 @@ void check_packed(const PackedWeights& p, int num_experts, int64_t n, int64_t k,
                                 std::to_string(k) + "]");
 }
 
+// The fast paths trust their arguments, so the checks the reference makes come first.
+void require(bool ok, const char* op, const std::string& what) {
+  if (!ok) throw std::invalid_argument(std::string(op) + ": " + what);
+}
+
+bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
+
+void validate(const LinearArgs& a) {
+  const char* op = "linear";
+  require(a.m >= 0 && a.n >= 0 && a.k >= 0, op, "m, n, k must be >= 0");
+  require(is_float(a.x_dtype) && is_float(a.w_dtype) && is_float(a.y_dtype), op,
+          "x_dtype, w_dtype and y_dtype must be F32, F16 or BF16");
+  require((a.ldx ? a.ldx : a.k) >= a.k, op, "ldx must be >= k");
+  require((a.ldy ? a.ldy : a.n) >= a.n, op, "ldy must be >= n");
+  if (a.m == 0 || a.n == 0) return;
+  require(a.y && (a.w || a.packed) && (a.x || a.k == 0), op, "x, w (or packed) and y must be set");
+  if (a.packed) check_packed(*a.packed, 1, a.n, a.k, op);
+}
+
+void validate(const GroupedGemmArgs& a) {
+  const char* op = "grouped_gemm";
+  require(a.num_experts >= 0 && a.n >= 0 && a.k >= 0, op, "num_experts, n, k must be >= 0");
+  require(is_float(a.act_dtype) && is_float(a.w_dtype), op, "act_dtype and w_dtype must be F32, F16 or BF16");
+  if (a.num_experts == 0 || a.n == 0) return;
+  require(a.expert_offsets != nullptr, op, "expert_offsets must be set");
+  const int32_t* off = a.expert_offsets;
+  require(off[0] == 0, op, "expert_offsets[0] must be 0, got " + std::to_string(off[0]));
+  for (int e = 0; e < a.num_experts; ++e)
+    require(off[e + 1] >= off[e], op, "expert_offsets must be non-decreasing (expert " + std::to_string(e) + ")");
+  require(off[a.num_experts] == a.total_rows, op,
+          "expert_offsets[num_experts] = " + std::to_string(off[a.num_experts]) + " differs from total_rows = " +
+              std::to_string(a.total_rows));
+  if (a.total_rows == 0) return;
+  require(a.x && (a.w || a.packed) && a.y, op, "x, w (or packed) and y must be set");
+  if (a.packed) check_packed(*a.packed, a.num_experts, a.n, a.k, op);
+}
+
 // Scalar path for packed weights: the reference cannot read them.
 void int8_segment(const void* x, DType x_dtype, int64_t ldx, void* y, DType y_dtype, int64_t ldy,
                   const void* bias, DType bias_dtype, int64_t rows, const PackedWeights* packed, int expert) {
@@ -45,7 +82,8 @@ void int8_segment(const void* x, DType x_dtype, int64_t ldx, void* y, DType y_dt
 }  // namespace
 
 void linear(const LinearArgs& a) {
-  if (a.packed) check_packed(*a.packed, 1, a.n, a.k, "linear");
+  validate(a);
+  if (a.m == 0 || a.n == 0) return;
   const Isa isa = active_isa();
   if (isa >= Isa::kAvx512 && avx512::try_linear(a)) return;
   if (isa >= Isa::kAvx2 && avx2::try_linear(a)) return;
@@ -68,7 +106,8 @@ void moe_align(const MoeAlignArgs& a) { ref::moe_align(a); }
 void moe_permute(const PermuteArgs& a) { ref::moe_permute(a); }
 void moe_combine(const CombineArgs& a) { ref::moe_combine(a); }
 void grouped_gemm(const GroupedGemmArgs& a) {
-  if (a.packed) check_packed(*a.packed, a.num_experts, a.n, a.k, "grouped_gemm");
+  validate(a);
+  if (a.num_experts == 0 || a.n == 0 || a.total_rows == 0) return;
   const Isa isa = active_isa();
   if (isa >= Isa::kAvx512 && avx512::try_grouped_gemm(a)) return;
   if (isa >= Isa::kAvx2 && avx2::try_grouped_gemm(a)) return;
