@@ -61,6 +61,7 @@ void CompletionRoute::handle(Endpoint endpoint, const httplib::Request& req,
                     : parse_completion_request(std::get<nlohmann::json>(body));
   if (auto* error = std::get_if<ApiError>(&parsed)) return write_error(res, *error);
   GenerationRequest request = std::move(std::get<GenerationRequest>(parsed));
+  request.id = new_response_id(endpoint);
   if (std::optional<ApiError> unknown = catalog_.check(request.model)) {
     return write_error(res, *unknown);
   }
@@ -72,7 +73,7 @@ void CompletionRoute::handle(Endpoint endpoint, const httplib::Request& req,
 }
 
 void CompletionRoute::respond_whole(GenerationRequest request, httplib::Response& res) {
-  ResponseMeta meta{request.endpoint, new_response_id(request.endpoint),
+  ResponseMeta meta{request.endpoint, request.id,
                     static_cast<int64_t>(std::time(nullptr)), request.model, system_fingerprint_,
                     request.sampling.logprobs};
   ResponseAccumulator accumulator(meta);
@@ -96,7 +97,7 @@ void CompletionRoute::respond_whole(GenerationRequest request, httplib::Response
 }
 
 void CompletionRoute::respond_stream(GenerationRequest request, httplib::Response& res) {
-  ResponseMeta meta{request.endpoint, new_response_id(request.endpoint),
+  ResponseMeta meta{request.endpoint, request.id,
                     static_cast<int64_t>(std::time(nullptr)), request.model, system_fingerprint_,
                     request.sampling.logprobs};
   bool include_usage = request.include_usage;

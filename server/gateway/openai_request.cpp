@@ -65,6 +65,15 @@ std::optional<int64_t> optional_int(const json& object, const char* key) {
   return value->get<int64_t>();
 }
 
+// Counts travel as int32 in the gRPC API.
+std::optional<int64_t> optional_int32(const json& object, const char* key) {
+  std::optional<int64_t> value = optional_int(object, key);
+  if (value && (*value > INT32_MAX || *value < INT32_MIN)) {
+    fail(std::string(key) + " is out of range, got " + std::to_string(*value) + ".", key);
+  }
+  return value;
+}
+
 std::optional<double> optional_number(const json& object, const char* key) {
   const json* value = member(object, key);
   if (!value) return std::nullopt;
@@ -115,8 +124,8 @@ void read_common(const json& body, GenerationRequest& request) {
   if (request.model.empty()) fail("model must not be empty.", "model");
 
   SamplingParams& s = request.sampling;
-  auto max_tokens = optional_int(body, "max_tokens");
-  auto max_completion_tokens = optional_int(body, "max_completion_tokens");
+  auto max_tokens = optional_int32(body, "max_tokens");
+  auto max_completion_tokens = optional_int32(body, "max_completion_tokens");
   s.max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
   if (s.max_tokens && *s.max_tokens < 1) {
     const char* key = max_completion_tokens ? "max_completion_tokens" : "max_tokens";
@@ -127,7 +136,7 @@ void read_common(const json& body, GenerationRequest& request) {
   check_range(s.temperature, "temperature", 0.0, 2.0, true);
   s.top_p = optional_number(body, "top_p");
   check_range(s.top_p, "top_p", 0.0, 1.0, false);
-  s.top_k = optional_int(body, "top_k");
+  s.top_k = optional_int32(body, "top_k");
   if (s.top_k && *s.top_k < -1) fail("top_k must be -1 (disabled) or positive.", "top_k");
   s.min_p = optional_number(body, "min_p");
   check_range(s.min_p, "min_p", 0.0, 1.0, true);
@@ -140,7 +149,7 @@ void read_common(const json& body, GenerationRequest& request) {
     fail("repetition_penalty must be positive.", "repetition_penalty");
   }
   s.seed = optional_int(body, "seed");
-  if (auto n = optional_int(body, "n")) {
+  if (auto n = optional_int32(body, "n")) {
     if (*n < 1) fail("n must be at least 1, got " + std::to_string(*n) + ".", "n");
     s.n = *n;
   }
@@ -308,12 +317,21 @@ GenerationRequest chat_request(const json& body) {
     if (!tools->is_array()) fail("tools must be an array of tool definitions.", "tools");
     request.tools_json = tools->dump();
   }
+  json template_kwargs = json::object();
+  if (const json* kwargs = member(body, "chat_template_kwargs")) {
+    if (!kwargs->is_object()) {
+      fail("chat_template_kwargs must be an object, got " + json_type(*kwargs) + ".",
+           "chat_template_kwargs");
+    }
+    template_kwargs = *kwargs;
+  }
   if (const json* choice = member(body, "tool_choice")) {
     if (!choice->is_string() && !choice->is_object()) {
       fail("tool_choice must be a string or an object.", "tool_choice");
     }
-    request.tool_choice_json = choice->dump();
+    template_kwargs["tool_choice"] = *choice;
   }
+  if (!template_kwargs.empty()) request.template_kwargs_json = template_kwargs.dump();
   if (const json* format = member(body, "response_format")) {
     const json* type = format->is_object() ? member(*format, "type") : nullptr;
     if (!type || !type->is_string() || type->get<std::string>() != "text") {

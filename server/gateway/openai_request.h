@@ -52,11 +52,14 @@ struct Prompt {
 };
 
 struct GenerationRequest {
+  std::string id;  // the response id ("chatcmpl-…"), also the upstream request_id
   Endpoint endpoint = Endpoint::kChatCompletions;
   std::string model;
   std::vector<ChatMessage> messages;  // chat only
   std::string tools_json;             // chat only: "tools" as JSON text for the template
-  std::string tool_choice_json;       // chat only: "tool_choice" as JSON text
+  // chat only: extra chat-template variables as a JSON object text: the request's
+  // chat_template_kwargs (e.g. {"enable_thinking": false}) plus "tool_choice" when given.
+  std::string template_kwargs_json;
   std::vector<Prompt> prompts;        // completions only: each gets n choices
   SamplingParams sampling;
   bool stream = false;

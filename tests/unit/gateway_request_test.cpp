@@ -61,7 +61,7 @@ TEST(GatewayChatRequest, ReadsEverySupportedParameter) {
                {"repetition_penalty", 1.1}, {"stream", true},
                {"stream_options", {{"include_usage", true}}},
                {"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}}}},
-               {"tool_choice", "auto"}});
+               {"tool_choice", "auto"}, {"chat_template_kwargs", {{"enable_thinking", false}}}});
   GenerationRequest r = chat_ok(body);
   EXPECT_EQ(r.endpoint, Endpoint::kChatCompletions);
   EXPECT_EQ(r.model, "tiny");
@@ -88,7 +88,8 @@ TEST(GatewayChatRequest, ReadsEverySupportedParameter) {
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
   EXPECT_EQ(json::parse(r.tools_json)[0]["function"]["name"], "f");
-  EXPECT_EQ(r.tool_choice_json, "\"auto\"");
+  EXPECT_EQ(json::parse(r.template_kwargs_json),
+            json({{"enable_thinking", false}, {"tool_choice", "auto"}}));
 }
 
 TEST(GatewayChatRequest, DefaultsAndNullsMeanUnset) {
@@ -124,6 +125,8 @@ TEST(GatewayChatRequest, WrongTypesAndRangesNameTheParam) {
       {"max_tokens", 0, "max_tokens"},
       {"max_tokens", 1.5, "max_tokens"},
       {"max_tokens", "10", "max_tokens"},
+      {"max_tokens", 3000000000ll, "max_tokens"},
+      {"n", 3000000000ll, "n"},
       {"max_completion_tokens", -3, "max_completion_tokens"},
       {"n", 0, "n"},
       {"stop", 3, "stop"},
@@ -141,6 +144,7 @@ TEST(GatewayChatRequest, WrongTypesAndRangesNameTheParam) {
       {"user", 7, "user"},
       {"tools", "f", "tools"},
       {"tool_choice", 3, "tool_choice"},
+      {"chat_template_kwargs", "x", "chat_template_kwargs"},
       {"logit_bias", {{"5", 10}}, "logit_bias"},
       {"response_format", {{"type", "json_object"}}, "response_format"},
   };
