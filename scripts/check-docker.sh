@@ -72,7 +72,8 @@ for job in prometheus["scrape_configs"]:
                 print(f"prometheus target {target}: no compose service {host}"); ok = False
                 continue
             command = " ".join(service.get("command") or [])
-            if not re.search(rf"--(admin|metrics)-listen[= ]\S*:{port}\b", command):
+            # gateway: --admin-listen=HOST:PORT; server: --admin-port=PORT
+            if not re.search(rf"--admin-(listen|port)[= ](\S*:)?{port}\b", command):
                 print(f"prometheus target {target}: {host} does not serve metrics on {port}")
                 ok = False
 mounts = compose["services"]["prometheus"].get("volumes", [])

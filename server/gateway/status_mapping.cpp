@@ -60,6 +60,9 @@ std::optional<std::string> openai_param_from_message(const std::string& message,
 
 bool is_context_length_message(const std::string& message) {
   std::string lower = lowercase(message);
+  // switchyard-server names its limit max_model_len ("prompt (300 tokens) + max_tokens (10)
+  // exceeds max_model_len 256"); other wordings say "context length/window".
+  if (lower.find("max_model_len") != std::string::npos) return true;
   return lower.find("context") != std::string::npos &&
          (lower.find("length") != std::string::npos || lower.find("window") != std::string::npos ||
           lower.find("exceed") != std::string::npos);

@@ -31,7 +31,8 @@ ApiError api_error_from_status(grpc::StatusCode code, const std::string& message
 std::optional<std::string> openai_param_from_message(const std::string& message,
                                                      Endpoint endpoint);
 
-// Whether an INVALID_ARGUMENT message reports a prompt (+ max_tokens) beyond the context window.
+// Whether an INVALID_ARGUMENT message reports a prompt (+ max_tokens) beyond the context window
+// (the server's max_model_len).
 bool is_context_length_message(const std::string& message);
 
 }  // namespace sy::gateway

@@ -138,6 +138,18 @@ TEST(GatewayStatusMapping, ContextOverflowGetsItsCode) {
                                         Endpoint::kChatCompletions);
   EXPECT_EQ(chat.code, "context_length_exceeded");
   EXPECT_EQ(chat.param, "messages");
+  ApiError server_wording = api_error_from_status(
+      grpc::StatusCode::INVALID_ARGUMENT,
+      "max_tokens: prompt (300 tokens) + max_tokens (10) exceeds max_model_len 256",
+      Endpoint::kChatCompletions);
+  EXPECT_EQ(server_wording.code, "context_length_exceeded");
+  EXPECT_EQ(server_wording.param, "max_tokens");
+  ApiError no_room = api_error_from_status(
+      grpc::StatusCode::INVALID_ARGUMENT,
+      "prompt: 256 tokens leave no room to generate within max_model_len 256",
+      Endpoint::kChatCompletions);
+  EXPECT_EQ(no_room.code, "context_length_exceeded");
+  EXPECT_EQ(no_room.param, "messages");
   EXPECT_FALSE(api_error_from_status(grpc::StatusCode::INVALID_ARGUMENT, "top_p: bad",
                                      Endpoint::kChatCompletions)
                    .code.has_value());
