@@ -35,12 +35,17 @@ std::optional<std::string> openai_param_from_message(const std::string& message,
   std::string path = message.substr(0, end);
   // Chat message paths keep their index ("messages[2].content"): the client wrote them.
   if (path.rfind("messages", 0) == 0) return path;
+  // The prompt's oneof ("text", "token_ids.ids[3]") is the OpenAI prompt.
+  bool chat = endpoint == Endpoint::kChatCompletions;
+  if (path.rfind("token_ids", 0) == 0 || path.rfind("text", 0) == 0 ||
+      path.rfind("prompt", 0) == 0) {
+    return chat ? "messages" : "prompt";
+  }
   // Otherwise the last component names the parameter ("sampling.top_p" -> "top_p").
   std::string field = path.substr(path.find_last_of('.') == std::string::npos
                                       ? 0
                                       : path.find_last_of('.') + 1);
   field = field.substr(0, field.find('['));
-  bool chat = endpoint == Endpoint::kChatCompletions;
   static const std::map<std::string, std::string> kRenames = {
       {"stop_strings", "stop"},
       {"stop_sequences", "stop"},

@@ -122,6 +122,11 @@ TEST(GatewayStatusMapping, InvalidArgumentNamesTheOpenAIParam) {
             "prompt");
   EXPECT_EQ(param("sampling.logprobs: at most 20", Endpoint::kChatCompletions), "top_logprobs");
   EXPECT_EQ(param("sampling.top_logprobs: at most 20", Endpoint::kCompletions), "logprobs");
+  EXPECT_EQ(param("token_ids.ids[0]: token id 1000000 is outside the vocabulary [0, 320)",
+                  Endpoint::kCompletions),
+            "prompt");
+  EXPECT_EQ(param("text: is not valid UTF-8", Endpoint::kCompletions), "prompt");
+  EXPECT_EQ(param("prompt: 300 tokens leave no room", Endpoint::kChatCompletions), "messages");
   EXPECT_EQ(param("model 'x' is not served"), std::nullopt);
   EXPECT_EQ(param("no field here"), std::nullopt);
 }
