@@ -160,7 +160,8 @@ void Engine::loop() {
       }
     }
     const auto now = Clock::now();
-    if (now - last_routing_sample_ >= config_.routing_sample_period) {
+    // Also sample when going idle, so the counts never lag behind the last step.
+    if (now - last_routing_sample_ >= config_.routing_sample_period || !scheduler_.has_work()) {
       RoutingCounts counts;
       executor_->routing_counts(counts);
       routing_.record(counts, now);

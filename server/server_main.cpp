@@ -1,0 +1,186 @@
+// switchyard-server: loads one model, runs the continuous-batching engine and serves
+// switchyard.v1.Inference over gRPC (+ grpc.health.v1.Health, reflection) and /metrics,
+// /health, /ready over HTTP.
+// Lifecycle: parse flags -> load model, tokenizer, chat template -> engine -> gRPC (health
+// NOT_SERVING) -> warm-up request -> SERVING. SIGTERM/SIGINT: NOT_SERVING, new calls get
+// UNAVAILABLE, running requests finish until --drain-timeout-s, then the rest is aborted and
+// the process exits 0.
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/backend/backend.h"
+#include "engine/io/safetensors.h"
+#include "engine/model/model_runner.h"
+#include "engine/serving/detokenizer_stream.h"
+#include "server/admin_http/admin_server.h"
+#include "server/admin_http/metrics_text.h"
+#include "server/grpc/inference_service.h"
+#include "server/server_options.h"
+
+namespace sy::server {
+namespace {
+
+std::unique_ptr<Backend> make_backend(std::string& device) {
+  if (device.empty()) device = cuda_device_count() > 0 ? "cuda:0" : "cpu";
+  if (device == "cpu") return make_cpu_backend();
+  if (device == "cuda") device = "cuda:0";
+  if (device.rfind("cuda:", 0) == 0) return make_cuda_backend(std::stoi(device.substr(5)));
+  throw std::invalid_argument("--device must be cpu, cuda or cuda:N, got '" + device + "'");
+}
+
+// Runs one tiny request end to end so the first client does not pay for lazy initialisation.
+void warm_up(Engine& engine) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  RequestSpec spec;
+  spec.log_id = "warm-up";
+  spec.prompt_token_ids = {0, 1, 2, 3};
+  spec.params.temperature = 0;
+  spec.params.max_tokens = 2;
+  spec.params.ignore_eos = true;
+  auto slot = engine.reserve_queue_slot();
+  auto r = engine.submit(std::move(spec),
+                         [&](RequestOutput&& out) {
+                           if (!out.finished) return;
+                           std::lock_guard<std::mutex> lock(mu);
+                           done = true;
+                           cv.notify_all();
+                         },
+                         std::move(*slot));
+  if (r.error) throw std::runtime_error("warm-up request rejected: " + r.error->to_string());
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+}
+
+int run(int argc, char** argv) {
+  // Signals are taken by one thread with sigwait; every thread started later inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ParsedArgs args;
+  try {
+    args = parse_server_args(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "switchyard-server: " << e.what() << "\n";
+    return 2;
+  }
+  if (args.help) {
+    std::cout << server_help_text();
+    return 0;
+  }
+  ServerOptions& o = args.options;
+  spdlog::set_level(spdlog::level::from_str(o.log_level));
+  if (o.model.empty()) o.model = default_model_dir(argv[0]);
+
+  std::unique_ptr<Backend> backend = make_backend(o.device);
+  ServedModel served;
+  served.device = o.device;
+  served.id = o.served_model_name.empty() ? std::filesystem::path(o.model).filename().string() : o.served_model_name;
+  std::shared_ptr<Model> model = load_model(o.model, *backend);
+  served.model = model;
+  served.tokenizer = Tokenizer::from_model_dir(o.model);
+  try {
+    served.chat_template = ChatTemplate::from_model_dir(o.model);
+  } catch (const std::exception& e) {
+    spdlog::warn("no chat template ({}); Chat answers FAILED_PRECONDITION", e.what());
+  }
+  served.weight_stats = weight_stats(model->config, Checkpoint::open(o.model));
+  served.limits = {o.max_n, o.max_logprobs, o.max_stop_strings, o.max_stop_string_bytes, 64};
+
+  EngineConfig cfg;
+  cfg.scheduler.max_num_seqs = o.max_num_seqs;
+  cfg.scheduler.max_num_batched_tokens = std::max(o.max_num_batched_tokens, o.max_num_seqs);
+  const int max_model_len = o.max_model_len > 0 ? std::min(o.max_model_len, model->config.max_position_embeddings)
+                                                 : model->config.max_position_embeddings;
+  cfg.scheduler.max_model_len = max_model_len;
+  cfg.max_queued_requests = o.max_queued_requests;
+  cfg.eos_token_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
+  cfg.routing_window = std::chrono::milliseconds(static_cast<int64_t>(o.routing_window_s * 1000));
+  const int blocks_per_seq = (max_model_len + o.block_size - 1) / o.block_size;
+  const int num_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : o.max_num_seqs * blocks_per_seq;
+  auto runner = std::make_shared<ModelRunner>(model, KvCacheGeometry{num_blocks, o.block_size});
+  Engine engine(runner, make_detokenizer_stream_factory(served.tokenizer), cfg);
+  served.engine = &engine;
+  engine.start();
+
+  ServiceCounters counters;
+  InferenceService service(served, counters);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(o.host + ":" + std::to_string(o.port), grpc::InsecureServerCredentials(), &grpc_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || grpc_port == 0) throw std::runtime_error("gRPC: cannot listen on " + o.host + ":" + std::to_string(o.port));
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  const auto set_health = [&](bool serving) {
+    health->SetServingStatus(serving);  // every service, "" included
+  };
+  set_health(false);
+
+  std::atomic<bool> ready{false};
+  std::unique_ptr<AdminServer> admin;
+  int admin_port = 0;
+  if (o.admin_port > 0) {
+    admin = std::make_unique<AdminServer>(
+        [&] { return render_metrics(engine.metrics(), engine.routing_stats(), counters); },
+        [&] { return ready.load(); });
+    admin_port = admin->start(o.host, o.admin_port);
+  }
+
+  warm_up(engine);
+  set_health(true);
+  ready = true;
+  spdlog::info("serving {} ({}, {} KV blocks of {} tokens, max_model_len {}) on {} — gRPC {}:{}, admin HTTP {}:{}",
+               served.id, o.device, num_blocks, o.block_size, max_model_len, o.model, o.host, grpc_port, o.host, admin_port);
+  std::printf("switchyard-server listening grpc_port=%d admin_port=%d\n", grpc_port, admin_port);
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("signal {}: draining (up to {} s for {} running requests)", sig, o.drain_timeout_s,
+               engine.num_active_requests());
+  service.start_draining();
+  ready = false;
+  set_health(false);
+  const auto drain_until = std::chrono::steady_clock::now() +
+                           std::chrono::milliseconds(static_cast<int64_t>(o.drain_timeout_s * 1000));
+  while (engine.num_active_requests() > 0 && std::chrono::steady_clock::now() < drain_until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Aborts what is left (clients get UNAVAILABLE), then closes the listener.
+  engine.stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (admin) admin->stop();
+  spdlog::info("drained; exiting");
+  return 0;
+}
+
+}  // namespace
+}  // namespace sy::server
+
+int main(int argc, char** argv) {
+  try {
+    return sy::server::run(argc, argv);
+  } catch (const std::exception& e) {
+    spdlog::error("switchyard-server: {}", e.what());
+    return 1;
+  }
+}
