@@ -76,6 +76,9 @@ std::string str_format(const std::string& format, const CallArgs& args) {
 
 Value string_method(const std::string& s, const std::string& name, const CallArgs& call) {
   const std::string fn = "str." + name;
+  static const std::set<std::string> kNoArguments = {"upper", "lower", "title", "capitalize", "isdigit", "isalpha",
+                                                     "isalnum", "isspace", "islower", "isupper"};
+  if (kNoArguments.count(name)) BoundArgs no_arguments(call, fn, {});
   if (name == "startswith" || name == "endswith") {
     BoundArgs a(call, fn, {"prefix"});
     if (!a.has(0)) fail("TypeError", name + "() takes at least 1 argument (0 given)");
@@ -90,9 +93,14 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
     check_value_size(s.size() * 2);
     return string_list(text::split(s, optional_string(a, 0), a.get_int(1, -1), name == "rsplit"));
   }
-  if (name == "splitlines") return string_list(text::splitlines(s));
+  if (name == "splitlines") {
+    BoundArgs a(call, fn, {"keepends"});
+    if (a.get_bool(0, false)) fail("ValueError", "splitlines(keepends=True) is not supported in chat templates");
+    return string_list(text::splitlines(s));
+  }
   if (name == "replace") {
     BoundArgs a(call, fn, {"old", "new", "count"});
+    if (!a.has(1)) fail("TypeError", "replace expected at least 2 arguments, got " + std::to_string(call.positional.size()));
     std::string result = text::replace(s, a.get_string(0, ""), a.get_string(1, ""), a.get_int(2, -1));
     check_value_size(result.size());
     return Value(std::move(result));
@@ -103,12 +111,14 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
   if (name == "capitalize") return Value(text::capitalize(s));
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
     BoundArgs a(call, fn, {"sub"});
+    if (!a.has(0)) fail("TypeError", name + "() takes at least 1 argument (0 given)");
     int64_t at = text::find(s, a.get_string(0, ""), name[0] == 'r');
     if (at < 0 && (name == "index" || name == "rindex")) fail("ValueError", "substring not found");
     return Value(at);
   }
   if (name == "count") {
     BoundArgs a(call, fn, {"sub"});
+    if (!a.has(0)) fail("TypeError", "count() takes at least 1 argument (0 given)");
     return Value(text::count(s, a.get_string(0, "")));
   }
   if (name == "join") {

@@ -390,9 +390,11 @@ std::string percent_format(const std::string& format, const Value& args) {
 BoundArgs::BoundArgs(const CallArgs& call, const std::string& function, std::initializer_list<const char*> names)
     : function_(function), values_(names.size()) {
   for (const char* n : names) names_.emplace_back(n);
-  if (call.positional.size() > names_.size())
+  if (call.positional.size() > names_.size()) {
+    if (names_.empty()) fail("TypeError", function + "() takes no arguments (" + std::to_string(call.positional.size()) + " given)");
     fail("TypeError", function + "() takes at most " + std::to_string(names_.size()) + " arguments (" +
                           std::to_string(call.positional.size()) + " given)");
+  }
   for (size_t i = 0; i < call.positional.size(); ++i) values_[i] = call.positional[i];
   for (const auto& [key, value] : call.keyword) {
     size_t i = 0;
