@@ -223,6 +223,14 @@ ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& b
   return w;
 }
 
+MoeWeights load_moe_layer(const ModelConfig& c, const Checkpoint& ck, Backend& be, int layer,
+                          const std::vector<int32_t>& experts) {
+  if (layer < 0 || layer >= c.num_layers || !c.is_moe_layer(layer))
+    throw std::invalid_argument("load_moe_layer: layer " + std::to_string(layer) + " is not a MoE layer");
+  const ExpertSelector select = [&](int) { return experts; };
+  return Loader(c, ck, be, select).load_moe(layer);
+}
+
 WeightStats weight_stats(const ModelConfig& c, const Checkpoint& ck) {
   WeightStats s;
   int64_t expert_params = 0;

@@ -90,6 +90,11 @@ using ExpertSelector = std::function<std::vector<int32_t>(int layer)>;
 ModelWeights load_weights(const ModelConfig& config, const Checkpoint& ckpt, Backend& backend,
                           const ExpertSelector& experts = {});
 
+// One MoE layer's weights with only the routed experts `experts` (ascending ids) stacked:
+// expert parallelism reloads a rank's experts this way when the placement changes.
+MoeWeights load_moe_layer(const ModelConfig& config, const Checkpoint& ckpt, Backend& backend, int layer,
+                          const std::vector<int32_t>& experts);
+
 WeightStats weight_stats(const ModelConfig& config, const Checkpoint& ckpt);
 
 }  // namespace sy

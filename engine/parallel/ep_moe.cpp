@@ -23,10 +23,18 @@ T* upload(Backend& be, ScratchArena& scratch, const char* name, const std::vecto
 
 ExpertParallelMoe::ExpertParallelMoe(Backend& be, const ModelConfig& config, Communicator& comm,
                                      std::vector<ExpertPlacement> placements)
-    : be_(be), config_(config), comm_(comm), placements_(std::move(placements)) {
+    : be_(be), config_(config), comm_(comm) {
   if (!comm_.device_buffers() && !be_.host_accessible())
     throw std::invalid_argument("expert parallelism: the " + comm_.name() + " communicator moves host memory but the " +
                                 be_.name() + " backend's buffers are device memory; use the NCCL communicator");
+  set_placements(std::move(placements));
+}
+
+void ExpertParallelMoe::set_placements(std::vector<ExpertPlacement> placements) {
+  if (!placements_.empty() && placements.size() != placements_.size())
+    throw std::invalid_argument("expert parallelism: " + std::to_string(placements.size()) + " placements for " +
+                                std::to_string(placements_.size()) + " MoE layers");
+  placements_ = std::move(placements);
   for (size_t i = 0; i < placements_.size(); ++i) {
     const ExpertPlacement& p = placements_[i];
     p.validate();

@@ -49,6 +49,8 @@ class ExpertParallelMoe final : public MoeDispatcher {
 
   const EpTrafficStats& stats() const { return stats_; }
   const std::vector<ExpertPlacement>& placements() const { return placements_; }
+  // New placements (same layer count, model and job); the caller reloads the weights to match.
+  void set_placements(std::vector<ExpertPlacement> placements);
 
  private:
   // Host-side plan of one layer's dispatch on this rank.

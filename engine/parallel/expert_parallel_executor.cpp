@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/io/safetensors.h"
+
 namespace sy {
 namespace {
 
@@ -57,7 +59,7 @@ std::vector<int64_t> expert_bytes_per_rank(const ModelConfig& c, const std::vect
   return bytes;
 }
 
-ExpertParallelExecutor::ExpertParallelExecutor(std::shared_ptr<const Model> model, KvCacheGeometry kv,
+ExpertParallelExecutor::ExpertParallelExecutor(std::shared_ptr<Model> model, KvCacheGeometry kv,
                                                Communicator& comm, std::vector<ExpertPlacement> placements)
     : comm_(comm),
       model_(std::move(model)),
@@ -177,6 +179,13 @@ void ExpertParallelExecutor::serve_worker() {
         case PlanKind::kHeartbeat:
           comm_.barrier();
           break;
+        case PlanKind::kRebalance: {
+          std::vector<char> payload(size_t(h.payload_bytes));
+          comm_.broadcast(payload.data(), h.payload_bytes, 0);
+          apply_rebalance(payload);
+          comm_.barrier();
+          break;
+        }
         case PlanKind::kShutdown:
           comm_.barrier();
           return;
@@ -218,6 +227,65 @@ void ExpertParallelExecutor::stop() {
   }
   wake_.notify_all();
   if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+std::vector<ExpertPlacement> ExpertParallelExecutor::rebalance(int num_redundant) {
+  if (comm_.rank() != 0) throw std::logic_error("ExpertParallelExecutor::rebalance runs on rank 0");
+  if (num_redundant < 0) throw std::invalid_argument("rebalance: num_redundant must be >= 0");
+  RoutingCounts counts;
+  routing_counts(counts);
+  // Payload: num_redundant, then [num_moe_layers][num_experts] counts (E from the model).
+  std::vector<char> payload(sizeof(int64_t));
+  const int64_t r = num_redundant;
+  std::memcpy(payload.data(), &r, sizeof r);
+  const int E = model_->config.num_experts;
+  for (size_t i = 0; i < placements().size(); ++i)
+    for (int e = 0; e < E; ++e) {
+      const uint64_t n = i < counts.counts.size() ? counts.counts[i][size_t(e)] : 0;
+      const char* p = reinterpret_cast<const char*>(&n);
+      payload.insert(payload.end(), p, p + sizeof n);
+    }
+  std::lock_guard<std::mutex> lock(comm_mutex_);
+  if (stopped_) throw std::logic_error("ExpertParallelExecutor::rebalance after stop()");
+  try {
+    if (comm_.size() > 1) send_plan(PlanKind::kRebalance, payload);
+    apply_rebalance(payload);
+    if (comm_.size() > 1) comm_.barrier();
+  } catch (const CommError& e) {
+    fail(e.what());
+  } catch (const std::exception& e) {
+    fail(std::string("rank 0 failed to rebalance: ") + e.what());
+  }
+  return placements();
+}
+
+void ExpertParallelExecutor::apply_rebalance(const std::vector<char>& payload) {
+  const ModelConfig& c = model_->config;
+  const size_t layers = placements().size(), E = size_t(c.num_experts);
+  if (payload.size() != sizeof(int64_t) * (1 + layers * E))
+    throw std::runtime_error("rebalance plan: " + std::to_string(payload.size()) + " bytes for " +
+                             std::to_string(layers) + " layers of " + std::to_string(E) + " experts");
+  int64_t num_redundant = 0;
+  std::memcpy(&num_redundant, payload.data(), sizeof num_redundant);
+  std::vector<ExpertPlacement> next;
+  for (size_t i = 0; i < layers; ++i) {
+    std::vector<uint64_t> load(E);
+    std::memcpy(load.data(), payload.data() + sizeof(int64_t) * (1 + i * E), E * sizeof(uint64_t));
+    next.push_back(balanced_placement(load, comm_.size(), int(num_redundant)));
+  }
+  // Reload only the layers whose share on this rank changed; between steps nothing reads them.
+  const Checkpoint ckpt = Checkpoint::open(model_->dir);
+  for (size_t i = 0, moe = 0; i < model_->weights.layers.size(); ++i) {
+    LayerWeights& L = model_->weights.layers[i];
+    if (!L.is_moe) continue;
+    const std::vector<int32_t>& mine = next[moe++].rank_experts[size_t(comm_.rank())];
+    if (mine == L.moe.expert_ids) continue;
+    MoeWeights fresh = load_moe_layer(c, ckpt, *model_->backend, int(i), mine);
+    L.moe.gate_up = std::move(fresh.gate_up);
+    L.moe.down = std::move(fresh.down);
+    L.moe.expert_ids = std::move(fresh.expert_ids);
+  }
+  moe_.set_placements(std::move(next));
 }
 
 void ExpertParallelExecutor::heartbeat_loop() {

@@ -49,7 +49,8 @@ class ExpertParallelExecutor final : public ModelExecutor {
   using FaultHandler = std::function<void(const std::string& message)>;
 
   // Same arguments on every rank; `model` from load_expert_shard for this rank.
-  ExpertParallelExecutor(std::shared_ptr<const Model> model, KvCacheGeometry kv, Communicator& comm,
+  // The executor replaces the model's routed-expert weights when it rebalances.
+  ExpertParallelExecutor(std::shared_ptr<Model> model, KvCacheGeometry kv, Communicator& comm,
                          std::vector<ExpertPlacement> placements);
   ~ExpertParallelExecutor() override;  // rank 0: stop()
 
@@ -57,6 +58,11 @@ class ExpertParallelExecutor final : public ModelExecutor {
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
   // Tells the workers to leave serve_worker(). Idempotent.
   void stop();
+  // Live EPLB: recomputes every MoE layer's placement from the routing counts of all ranks so
+  // far (balanced_placement with num_redundant replica slots per layer), and every rank reloads
+  // its routed experts from the checkpoint to match. Runs between steps, in lockstep; KV caches
+  // and sequences are untouched, and logits stay the same numbers. Returns the new placements.
+  std::vector<ExpertPlacement> rebalance(int num_redundant);
 
   // ---- ranks != 0 ----
   // Follows rank 0's plans until it stops; returns normally then.
@@ -80,11 +86,13 @@ class ExpertParallelExecutor final : public ModelExecutor {
   // Runs this rank's share of `b`; returns its report (logits rows + counters) for rank 0.
   std::vector<char> run_share(const ForwardBatch& b);
   void send_plan(PlanKind kind, const std::vector<char>& payload);  // rank 0, holds mutex_
+  // Every rank: new placements from the counts in a rebalance plan, experts reloaded.
+  void apply_rebalance(const std::vector<char>& payload);
   void heartbeat_loop();
   [[noreturn]] void fail(const std::string& message);
 
   Communicator& comm_;
-  std::shared_ptr<const Model> model_;
+  std::shared_ptr<Model> model_;
   ModelRunner runner_;
   ExpertParallelMoe moe_;
   FaultHandler fault_handler_;

@@ -17,7 +17,7 @@
 
 namespace sy {
 
-enum class PlanKind : uint32_t { kForward = 1, kHeartbeat = 2, kShutdown = 3 };
+enum class PlanKind : uint32_t { kForward = 1, kHeartbeat = 2, kShutdown = 3, kRebalance = 4 };
 
 // Fixed-size first message of every plan; a forward plan's batch follows in payload_bytes.
 struct PlanHeader {

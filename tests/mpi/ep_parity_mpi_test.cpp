@@ -61,11 +61,14 @@ std::vector<sy::ExpertPlacement> make_placements(Policy policy, const sy::ModelC
 struct RunResult {
   std::vector<sy::EpTrafficStats> stats;
   sy::RoutingCounts routing;
+  std::vector<sy::ExpertPlacement> final_placements;
 };
 
 // Runs the standard workload through the expert-parallel executor on every rank and compares
 // rank 0's logits with a single-rank runner's. Returns rank 0's view of the run.
-RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed) {
+// rebalance_after: when >= 0, rank 0 calls rebalance(num_ranks) after that many steps (live
+// EPLB from the counts so far) and the remaining steps run on the new placement.
+RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed, int rebalance_after = -1) {
   sy::Communicator& world = sy::test::world();
   auto be = sy::make_cpu_backend();
   const fs::path dir = kModels / fixture;
@@ -111,6 +114,7 @@ RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed
   }
   const auto steps = sy::test::standard_workload(config.vocab_size, sc);
   for (size_t s = 0; s < steps.size(); ++s) {
+    if (int(s) == rebalance_after) ep.rebalance(world.size());
     std::vector<float> got;
     ep.forward(steps[s], got);
     EXPECT_EQ(got.size(), want[s].size()) << fixture << " step " << s;
@@ -118,6 +122,7 @@ RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed
       EXPECT_EQ(std::memcmp(got.data(), want[s].data(), got.size() * sizeof(float)), 0)
           << fixture << " step " << s << ": logits differ from the single-rank run";
   }
+  result.final_placements = ep.placements();
   ep.stop();
   ep.routing_counts(result.routing);
   EXPECT_EQ(result.routing.counts, want_routing.counts) << fixture;
@@ -164,4 +169,20 @@ TEST(ExpertParallel, SkewedRoutingRunsOnOneRank) {
   RunResult b = run_and_compare("mixtral-bf16", Policy::kReplicas, true);
   if (world.rank() == 0)
     for (int rank = 0; rank < world.size(); ++rank) EXPECT_GT(b.stats[size_t(rank)].rows_computed, 0) << rank;
+}
+
+TEST(ExpertParallel, LiveRebalanceFromRoutingStatsKeepsTheLogits) {
+  sy::Communicator& world = sy::test::world();
+  // Skewed routing, rebalanced after 3 steps: the hot experts get replicas on every rank, the
+  // remaining steps spread over them, and every step's logits still match the single rank.
+  RunResult r = run_and_compare("qwen3moe-bf16", Policy::kContiguous, true, 3);
+  if (world.rank() == 0) {
+    ASSERT_FALSE(r.final_placements.empty());
+    for (const auto& p : r.final_placements) {
+      EXPECT_EQ(p.total_slots(), p.num_experts + world.size());
+      EXPECT_GT(p.expert_ranks[0].size(), 1u) << p.describe();
+    }
+    for (int rank = 1; rank < world.size(); ++rank) EXPECT_GT(r.stats[size_t(rank)].rows_computed, 0) << rank;
+  }
+  run_and_compare("qwen2moe-f32", Policy::kRoundRobin, false, 2);
 }
