@@ -9,7 +9,9 @@ set_tests_properties(tokenizer_data_setup PROPERTIES FIXTURES_SETUP tokenizer_da
 set(_sy_tokenizer_fixture_file ${CMAKE_CURRENT_BINARY_DIR}/tokenizer_data_fixture.cmake)
 file(WRITE ${_sy_tokenizer_fixture_file} "
 foreach(name TokenizerConformance.Mixtral TokenizerConformance.MistralV3Metaspace TokenizerConformance.Qwen
-             TokenizerConformance.O200kHarmony TokenizerConformance.FixtureModels)
+             TokenizerConformance.O200kHarmony TokenizerConformance.FixtureModels
+             TokenizerConformance.VariantByteLevel TokenizerConformance.VariantMetaspace
+             TokenizerConformance.VariantTrainedAffixes)
   set_tests_properties(\${name} PROPERTIES FIXTURES_REQUIRED tokenizer_data)
 endforeach()
 ")

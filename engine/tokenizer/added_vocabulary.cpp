@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <unicode/uchar.h>
+
 #include "engine/tokenizer/normalizer.h"
 #include "engine/tokenizer/utf8.h"
 
@@ -81,13 +83,14 @@ AddedVocabulary::AddedVocabulary(const json& added_tokens, const std::string& pa
     }
   }
   for (size_t i = 0; i < tokens_.size(); ++i) {
-    const AddedToken& token = tokens_[i];
+    AddedToken& token = tokens_[i];
     by_content_.emplace(token.content, i);
     by_id_.emplace_back(token.id, i);
+    if (token.special) special_contents_.emplace(token.content, true);
+    token.decoded = token.content;
     if (token.normalized) {
-      std::string key = token.content;
-      if (normalizer) normalizer->normalize(key);
-      normalized_trie_->insert(key, i);
+      if (normalizer) normalizer->normalize(token.decoded);
+      normalized_trie_->insert(token.decoded, i);
     } else {
       raw_trie_->insert(token.content, i);
     }
@@ -109,6 +112,10 @@ std::optional<int32_t> AddedVocabulary::token_to_id(std::string_view content) co
   return tokens_[it->second].id;
 }
 
+bool AddedVocabulary::is_special_content(std::string_view token) const {
+  return special_contents_.find(token) != special_contents_.end();
+}
+
 namespace {
 
 // Code point ending at text[end) / starting at text[begin].
@@ -118,7 +125,22 @@ char32_t last_code_point(std::string_view text, size_t end) {
   return next_code_point(text, start);
 }
 
-bool is_word_char(char32_t cp) { return is_alphanumeric(cp) || cp == '_'; }
+// Unicode \w (UTS #18, what HF's single_word check uses via Rust's regex crate): Alphabetic,
+// marks, decimal digits, connector punctuation, join controls.
+bool is_word_char(char32_t cp) {
+  const auto c = static_cast<UChar32>(cp);
+  if (u_hasBinaryProperty(c, UCHAR_ALPHABETIC) || u_hasBinaryProperty(c, UCHAR_JOIN_CONTROL)) return true;
+  switch (u_charType(c)) {
+    case U_NON_SPACING_MARK:
+    case U_COMBINING_SPACING_MARK:
+    case U_ENCLOSING_MARK:
+    case U_DECIMAL_DIGIT_NUMBER:
+    case U_CONNECTOR_PUNCTUATION:
+      return true;
+    default:
+      return false;
+  }
+}
 
 }  // namespace
 

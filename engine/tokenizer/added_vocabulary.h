@@ -26,6 +26,8 @@ struct AddedToken {
   bool rstrip = false;
   bool single_word = false;
   bool normalized = false;
+  // What decode and id_to_token give for it: HF stores a normalized token's content normalized.
+  std::string decoded;
 };
 
 // A piece of input: either text still to be tokenized or an added token already recognised.
@@ -46,12 +48,16 @@ class AddedVocabulary {
   const std::vector<AddedToken>& tokens() const { return tokens_; }
   const AddedToken* find_by_id(int32_t id) const;
   std::optional<int32_t> token_to_id(std::string_view content) const;
+  // Whether `token` is the content of a special token. HF's skip_special_tokens tests the decoded
+  // string this way (so a normalized special token whose normalized form differs is kept).
+  bool is_special_content(std::string_view token) const;
   bool empty() const { return tokens_.empty(); }
 
  private:
   class Trie;
   std::vector<AddedToken> tokens_;
   StringMap<size_t> by_content_;
+  StringMap<bool> special_contents_;
   std::vector<std::pair<int32_t, size_t>> by_id_;  // sorted (id, index)
   std::unique_ptr<Trie> raw_trie_;         // normalized=false tokens, matched in raw text
   std::unique_ptr<Trie> normalized_trie_;  // normalized=true tokens (content normalized)

@@ -31,8 +31,9 @@ class Regex {
   std::unique_ptr<Code> code_;
 };
 
-// Rewrites \p{L}, \p{N}, ... and \s so PCRE2 matches exactly what HF's Oniguruma matches: its
-// Unicode tables are newer than PCRE2 10.42's, and its \s lacks U+180E (unicode_extras.inc).
+// Rewrites \p{..}, \s and \d so PCRE2 matches what HF's Oniguruma matches: its Unicode tables
+// are newer than PCRE2 10.42's (unicode_extras.inc) and its \s lacks U+180E. \w is left as
+// PCRE2's (\p{L}, \p{N}, _); Oniguruma's differs for marks and a few symbols.
 std::string translate_oniguruma_pattern(std::string_view pattern);
 
 // A pattern matching `literal` exactly (Split/Replace patterns given as {"String": ...}).

@@ -181,11 +181,10 @@ std::vector<int32_t> Tokenizer::encode_impl(std::string_view text, bool add_spec
 }
 
 const std::string* Tokenizer::token_for_decode(int32_t id, bool skip_special_tokens) const {
-  if (const tok::AddedToken* added = impl_->added->find_by_id(id)) {
-    if (skip_special_tokens && added->special) return nullptr;
-    return &added->content;
-  }
-  return impl_->model->id_to_token(id);
+  const tok::AddedToken* added = impl_->added->find_by_id(id);
+  const std::string* token = added ? &added->decoded : impl_->model->id_to_token(id);
+  if (token && skip_special_tokens && impl_->added->is_special_content(*token)) return nullptr;
+  return token;
 }
 
 std::string Tokenizer::decode_chunk(std::vector<std::string> tokens, bool at_sequence_start, bool* open_tail) const {
@@ -209,7 +208,7 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
 }
 
 std::string Tokenizer::id_to_token(int32_t id) const {
-  if (const tok::AddedToken* added = impl_->added->find_by_id(id)) return added->content;
+  if (const tok::AddedToken* added = impl_->added->find_by_id(id)) return added->decoded;
   const std::string* t = impl_->model->id_to_token(id);
   return t ? *t : std::string();
 }

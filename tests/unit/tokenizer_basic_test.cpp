@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/tokenizer/detokenizer.h"
+#include "engine/tokenizer/regex.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace sy {
@@ -257,6 +258,30 @@ TEST(Detokenizer, HeldPrefixIsReleasedWhenItDoesNotMatch) {
   EXPECT_EQ(detok.push('x').text, "ENx");
   EXPECT_EQ(detok.push('E').text, "");
   EXPECT_EQ(detok.finish(), "E");
+}
+
+// Matches of `pattern` in `text` as strings.
+std::vector<std::string> matches(const std::string& pattern, const std::string& text) {
+  tok::Regex regex(pattern);
+  std::vector<std::pair<size_t, size_t>> ranges;
+  regex.find_all(text, ranges);
+  std::vector<std::string> out;
+  for (const auto& [b, e] : ranges) out.push_back(text.substr(b, e - b));
+  return out;
+}
+
+TEST(TokenizerRegex, MatchesOnigurumaClasses) {
+  // U+180E is White_Space in PCRE2's \s but not in Oniguruma's.
+  EXPECT_THAT(matches(R"(\s+)", "a \u180e\u0085b"), ElementsAre(" ", "\u0085"));
+  EXPECT_THAT(matches(R"(\S+)", "\u180e x"), ElementsAre("\u180e", "x"));
+  // U+1C89 (Unicode 16 Cyrillic letter) is a letter for HF even though PCRE2 10.42 predates it.
+  EXPECT_THAT(matches(R"(\p{L}+)", "1\u1c89\u1c8a2"), ElementsAre("\u1c89\u1c8a"));
+  EXPECT_THAT(matches(R"([^\s\p{L}\p{N}]+)", "x\u1c89!?"), ElementsAre("!?"));
+  // \d: decimal digits of every script, not other numbers.
+  EXPECT_THAT(matches(R"(\d+)", "7\u00b2\u0663"), ElementsAre("7", "\u0663"));
+  // Quoted literals and classes are left alone.
+  EXPECT_THAT(matches(R"(\Q\s[\E)", "a\\s[b"), ElementsAre("\\s["));
+  EXPECT_EQ(tok::translate_oniguruma_pattern(R"([\]\s])"), std::string("[\\]") + "\\x{9}-\\x{d}\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}-\\x{2029}\\x{202f}\\x{205f}\\x{3000}]");
 }
 
 TEST(TokenizerErrors, NameTheJsonPath) {

@@ -1,5 +1,6 @@
 // Conformance with Hugging Face `tokenizers` on real tokenizers (Mixtral, Mistral v3 Metaspace,
-// Qwen, o200k/GPT-OSS) and on the fixture models' tokenizers. Goldens are written by
+// Qwen, o200k/GPT-OSS), on variants of them exercising the other components, and on the fixture
+// models' tokenizers. Goldens are written by
 // tools/make_tokenizer_data.py into tests/data/tokenizers/.cache (or $SY_TOKENIZER_CACHE); ctest
 // runs tests/data/tokenizers/setup.sh first. Missing data is a failure, never a skip.
 #include <gtest/gtest.h>
@@ -153,6 +154,11 @@ TEST(TokenizerConformance, Mixtral) { check_tokenizer_dir(cache_dir() / "mixtral
 TEST(TokenizerConformance, MistralV3Metaspace) { check_tokenizer_dir(cache_dir() / "mistral-v3"); }
 TEST(TokenizerConformance, Qwen) { check_tokenizer_dir(cache_dir() / "qwen"); }
 TEST(TokenizerConformance, O200kHarmony) { check_tokenizer_dir(cache_dir() / "o200k-harmony"); }
+
+// Real vocabularies with the other pipeline components (see tools/make_tokenizer_data.py).
+TEST(TokenizerConformance, VariantByteLevel) { check_tokenizer_dir(cache_dir() / "variant-byte-level"); }
+TEST(TokenizerConformance, VariantMetaspace) { check_tokenizer_dir(cache_dir() / "variant-metaspace"); }
+TEST(TokenizerConformance, VariantTrainedAffixes) { check_tokenizer_dir(cache_dir() / "variant-trained"); }
 
 TEST(TokenizerConformance, FixtureModels) {
   int found = 0;
