@@ -154,7 +154,7 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
   void pre_tokenize(std::vector<Word>& words) const override {
     if (add_prefix_space_) {
       for (auto& word : words) {
-        if (word.text.empty() || word.text[0] != ' ') word.text.insert(0, " ");
+        if (word.text.empty() || word.text[0] != ' ') word.text = " " + word.text;
       }
     }
     if (regex_) {

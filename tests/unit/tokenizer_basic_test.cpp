@@ -4,7 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -186,6 +188,35 @@ TEST(TokenizerByteLevel, DecodeAndStreamReproduceText) {
   const std::vector<int32_t> broken = {'a', 0xF0, 0x9F, 'b', 0x80};
   EXPECT_EQ(tok->decode(broken), "a\uFFFDb\uFFFD");
   EXPECT_EQ(stream(tok, broken, false), tok->decode(broken));
+}
+
+TEST(TokenizerByteLevel, InvalidUtf8InputIsEncodedAsReplacementCharacters) {
+  TempDir dir;
+  auto tok = Tokenizer::from_file(dir.write("tokenizer.json", byte_level_json()));
+  EXPECT_EQ(tok->encode("a\xff\xc3" "b"), tok->encode("a\uFFFD\uFFFDb"));
+}
+
+TEST(TokenizerByteLevel, ConcurrentEncodesAgree) {
+  TempDir dir;
+  auto tok = Tokenizer::from_file(dir.write("tokenizer.json", byte_level_json()));
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) texts.push_back("hello world " + std::to_string(i * 7919) + " ñ😀 hellohello " + std::string(i % 13, ' '));
+  std::vector<std::vector<int32_t>> expected;
+  for (const auto& t : texts) expected.push_back(tok->encode(t));
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          const size_t k = (i + static_cast<size_t>(t) * 37) % texts.size();
+          if (tok->encode(texts[k]) != expected[k]) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(TokenizerByteLevel, NfcNormalizesBeforeSplitting) {
