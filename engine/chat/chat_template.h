@@ -16,7 +16,6 @@ namespace sy {
 
 namespace jinja {
 struct Template;
-class Value;
 }
 
 struct ChatTemplateInputs {

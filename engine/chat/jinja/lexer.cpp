@@ -20,13 +20,11 @@ bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c
 // Jinja's `\s*` after `-%}`: Python's Unicode whitespace, on UTF-8 bytes.
 size_t skip_whitespace(const std::string& s, size_t pos) {
   while (pos < s.size()) {
-    size_t next = pos;
     unsigned char c = static_cast<unsigned char>(s[pos]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : 4;
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : 4;  // UTF-8 sequence length
     std::u32string cp = text::to_u32(std::string_view(s).substr(pos, len));
     if (cp.size() != 1 || !text::is_space(cp[0])) break;
-    next = pos + len;
-    pos = next;
+    pos += len;
   }
   return pos;
 }
