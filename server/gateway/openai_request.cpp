@@ -275,6 +275,11 @@ std::vector<Prompt> read_prompts(const json& body) {
   }
   if (prompt->empty()) fail("prompt must not be empty.", "prompt");
   if ((*prompt)[0].is_number()) return {token_prompt(*prompt, "prompt")};
+  if (prompt->size() > kMaxPromptsPerRequest) {
+    fail("prompt holds " + std::to_string(prompt->size()) + " prompts; at most " +
+             std::to_string(kMaxPromptsPerRequest) + " per request.",
+         "prompt");
+  }
   std::vector<Prompt> prompts;
   for (size_t i = 0; i < prompt->size(); ++i) {
     const json& item = (*prompt)[i];

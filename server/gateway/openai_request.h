@@ -20,6 +20,10 @@ namespace sy::gateway {
 
 enum class Endpoint { kChatCompletions, kCompletions };
 
+// Completions prompts per request: each one is a separate upstream generation started at once,
+// so the list is bounded like OpenAI bounds it.
+inline constexpr size_t kMaxPromptsPerRequest = 2048;
+
 struct SamplingParams {
   std::optional<int64_t> max_tokens;  // max_completion_tokens, else max_tokens
   std::optional<double> temperature;

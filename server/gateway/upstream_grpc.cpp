@@ -216,7 +216,9 @@ class GrpcUpstream final : public Upstream {
  private:
   // Completions with several prompts: "<id>-<prompt index>" so server logs tell them apart.
   static std::string generation_suffix(const GenerationRequest& request, size_t prompt_index) {
-    return request.prompts.size() > 1 ? "-" + std::to_string(prompt_index) : "";
+    if (request.prompts.size() <= 1) return "";
+    std::string suffix = std::to_string(prompt_index);
+    return suffix.insert(0, 1, '-');
   }
 
   std::optional<std::string> detokenize(int32_t id) {

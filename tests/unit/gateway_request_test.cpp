@@ -265,6 +265,9 @@ TEST(GatewayCompletionRequest, BadPromptsAndUnsupportedFieldsNameTheParam) {
     EXPECT_EQ(e.param, std::optional<std::string>(c.param)) << c.field << " = " << c.value.dump();
   }
   EXPECT_EQ(completion_error({{"model", "m"}}).param, "prompt");
+  json many = {{"model", "m"}, {"prompt", json::array()}};
+  for (size_t i = 0; i <= kMaxPromptsPerRequest; ++i) many["prompt"].push_back("p");
+  EXPECT_EQ(completion_error(many).param, "prompt");
 }
 
 }  // namespace
