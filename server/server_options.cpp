@@ -97,6 +97,7 @@ void apply_config_file(const std::string& path, ServerOptions& o) {
   }
   if (!j.is_object()) throw std::invalid_argument(path + ": expected a JSON object of flag names to values");
   for (const auto& [key, value] : j.items()) {
+    if (key.rfind("//", 0) == 0) continue;  // comment keys
     std::string name = key;
     for (char& c : name) if (c == '_') c = '-';
     const Flag* f = find_flag(name);
@@ -117,8 +118,8 @@ std::string server_help_text() {
       "usage: switchyard-server [flags]\n"
       "Serves a Mixture-of-Experts model over gRPC (switchyard.v1.Inference, grpc.health.v1.Health,\n"
       "server reflection) with continuous batching and a paged KV cache.\n\n"
-      "  --config FILE                 JSON object setting any flag below (e.g. configs/default.json);\n"
-      "                                flags on the command line win\n";
+      "  --config FILE                 JSON object setting any flag below (e.g. configs/default.json;\n"
+      "                                keys starting with // are comments); flags on the command line win\n";
   for (const Flag& f : flags()) {
     std::string left = std::string("  --") + f.name + " " + f.value_name;
     if (left.size() < 32) left.resize(32, ' ');

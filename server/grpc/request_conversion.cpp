@@ -109,10 +109,12 @@ std::optional<FieldError> check_chat_request(const pb::ChatRequest& r, const Ser
 std::optional<FieldError> chat_prompt_tokens(const pb::ChatRequest& r, const ServedModel& m,
                                              std::vector<int32_t>& ids) {
   // Render with a unique marker in place of each content, then tokenize the template's text
-  // with special tokens recognised and each content as plain text.
+  // with special tokens recognised and each content as plain text. The marker is delimited by
+  // U+E000 (private use): not whitespace, so templates that trim contents keep it intact.
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  const std::string nonce = std::to_string(rng());
-  auto marker = [&](int i) { return "\x1fsy" + nonce + "m" + std::to_string(i) + "\x1f"; };
+  const std::string delim = "\xEE\x80\x80";
+  const std::string prefix = delim + "sy" + std::to_string(rng()) + "m";
+  auto marker = [&](int i) { return prefix + std::to_string(i) + delim; };
 
   ChatTemplateInputs in;
   for (int i = 0; i < r.messages_size(); ++i) {
@@ -136,21 +138,21 @@ std::optional<FieldError> chat_prompt_tokens(const pb::ChatRequest& r, const Ser
   ids.clear();
   size_t pos = 0;
   while (pos < rendered.size()) {
-    const size_t start = rendered.find("\x1fsy" + nonce + "m", pos);
+    const size_t start = rendered.find(prefix, pos);
     const size_t text_end = start == std::string::npos ? rendered.size() : start;
     if (text_end > pos) {
       auto part = m.tokenizer->encode(std::string_view(rendered).substr(pos, text_end - pos), false);
       ids.insert(ids.end(), part.begin(), part.end());
     }
     if (start == std::string::npos) break;
-    const size_t num_begin = start + 3 + nonce.size() + 1;
-    const size_t close = rendered.find('\x1f', num_begin);
+    const size_t num_begin = start + prefix.size();
+    const size_t close = rendered.find(delim, num_begin);
     if (close == std::string::npos) return FieldError{"messages", "the chat template cut a message content"};
     const int index = std::stoi(rendered.substr(num_begin, close - num_begin));
     if (index < 0 || index >= r.messages_size()) return FieldError{"messages", "the chat template produced an unknown message"};
     auto part = m.tokenizer->encode_plain(r.messages(index).content(), false);
     ids.insert(ids.end(), part.begin(), part.end());
-    pos = close + 1;
+    pos = close + delim.size();
   }
   if (ids.empty()) return FieldError{"messages", "the rendered prompt is empty"};
   return std::nullopt;
