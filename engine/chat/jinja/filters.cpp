@@ -120,6 +120,7 @@ Value do_tojson(const Value& input, const CallArgs& args) {
 Value do_indent(const Value& input, const CallArgs& args) {
   BoundArgs a(args, "indent", {"width", "first", "blank"});
   if (input.is_undefined()) input.raise_undefined();  // jinja2 appends "\n" to the value first
+  if (!input.is_string()) fail("TypeError", "unsupported operand type(s) for +=: '" + input.type_name() + "' and 'str'");
   std::string indention;
   if (a.has(0) && a.get(0).is_string()) indention = a.get(0).as_string();
   else indention = std::string(static_cast<size_t>(std::max<int64_t>(0, a.get_int(0, 4))), ' ');
@@ -341,6 +342,11 @@ const std::map<std::string, Filter>& filters() {
          return Value(std::move(out));
        }},
       {"first", [](const Value& v, const CallArgs&) {
+         if (v.is_list() && v.as_list().is_generator && !v.as_list().deferred_error) {  // next(): takes one item
+           const ListData& g = v.as_list();
+           if (g.consumed >= g.items.size()) return Value::undefined("No first item, sequence was empty.");
+           return g.items[g.consumed++];
+         }
          std::vector<Value> items = iterate(v);
          return items.empty() ? Value::undefined("No first item, sequence was empty.") : items.front();
        }},

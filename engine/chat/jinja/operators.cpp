@@ -164,11 +164,18 @@ bool contains(const Value& haystack, const Value& needle) {
       if (!needle.is_string())
         fail("TypeError", "'in <string>' requires string as left operand, not " + needle.type_name());
       return haystack.as_string().find(needle.as_string()) != std::string::npos;
-    case Value::Kind::List:
-      if (haystack.as_list().deferred_error) throw *haystack.as_list().deferred_error;
-      for (const Value& item : haystack.as_list().items)
+    case Value::Kind::List: {
+      const ListData& list = haystack.as_list();
+      if (list.deferred_error) throw *list.deferred_error;
+      if (list.is_generator) {  // `in` consumes a generator up to and including the match
+        while (list.consumed < list.items.size())
+          if (equals(list.items[list.consumed++], needle)) return true;
+        return false;
+      }
+      for (const Value& item : list.items)
         if (equals(item, needle)) return true;
       return false;
+    }
     case Value::Kind::Dict:
       return needle.is_string() && haystack.as_dict().find(needle.as_string()) != nullptr;
     default:
@@ -179,9 +186,14 @@ bool contains(const Value& haystack, const Value& needle) {
 std::vector<Value> iterate(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::Undefined: return {};
-    case Value::Kind::List:
-      if (v.as_list().deferred_error) throw *v.as_list().deferred_error;
-      return v.as_list().items;
+    case Value::Kind::List: {
+      const ListData& list = v.as_list();
+      if (list.deferred_error) throw *list.deferred_error;
+      if (!list.is_generator) return list.items;
+      std::vector<Value> rest(list.items.begin() + static_cast<std::ptrdiff_t>(list.consumed), list.items.end());
+      list.consumed = list.items.size();
+      return rest;
+    }
     case Value::Kind::Dict: {
       if (v.is_namespace()) fail("TypeError", "'Namespace' object is not iterable");
       std::vector<Value> keys;

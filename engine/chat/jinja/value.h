@@ -37,6 +37,9 @@ struct ListData {
   // A generator's body runs when it is consumed: an error it hits (items of a non-mapping,
   // map over an int) surfaces only then, and never if the template just tests it for truth.
   std::shared_ptr<const Error> deferred_error;
+  // How many items of a generator were consumed: like a Python generator, it yields each item
+  // once (`g|list` twice gives the items, then []), shared by every reference to it.
+  mutable size_t consumed = 0;
 };
 
 struct DictData {
