@@ -281,6 +281,13 @@ BATTERY = [
     ("macro_caller", "{% macro box(title) %}[{{ title }}:{{ caller() }}]{% endmacro %}{% call box('t') %}inside {{ messages|length }}{% endcall %}", {}),
     ("macro_caller_args", "{% macro each(items) %}{% for i in items %}{{ caller(i, loop.index) }}{% endfor %}{% endmacro %}{% call(x, n) each(['a', 'b']) %}{{ n }}={{ x }} {% endcall %}", {}),
     ("macro_sees_globals", "{% set g = 'G' %}{% macro m() %}{{ g }}{{ messages|length }}{% endmacro %}{{ m() }}", {}),
+    ("macro_scoping", "{% macro m1() %}[{{ g }}]{% endmacro %}{% set g = 1 %}{{ m1() }}"
+     "{% macro m2() %}[{{ i }}]{% endmacro %}{% for i in [1] %}{{ m2() }}{% endfor %}"
+     "{% for i in [1, 2] %}{% macro m3() %}[{{ i }}]{% endmacro %}{{ m3() }}{% endfor %}"
+     "{% macro m4() %}{% set g = 2 %}[{{ g }}]{% endmacro %}{{ m4() }}{{ g }}"
+     "{% macro m5(a) %}{{ a }}{% set a = 3 %}{{ a }}{% endmacro %}{{ m5(1) }}"
+     "{% for x in [1] %}{% set h = 7 %}{% macro m6() %}{{ h }}{% endmacro %}{{ m6() }}{% endfor %}", {}),
+    ("macro_default_uses_param", "{% macro m(a, b=a ~ '!') %}{{ a }}{{ b }}{% endmacro %}{{ m('x') }}{{ m('y', 'z') }}", {}),
     ("filter_block", "{% filter upper %}shout {{ 'this' }}{% endfilter %}|{% filter trim|replace('a', 'o') %}  banana  {% endfilter %}", {}),
     ("with_block", "{% with a = 1, b = 'x' %}{{ a }}{{ b }}{% endwith %}[{{ a }}]", {}),
     ("generation_block", "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}{% else %}{{ m.content }}{% endif %}|{% endfor %}", {}),
