@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "kernels/activation.h"
@@ -40,6 +41,15 @@ class Backend {
   // Bytes the backend could still allocate (device memory; for CPU, available RAM).
   virtual size_t free_memory() const = 0;
   virtual size_t total_memory() const = 0;
+
+  // ---- graphs (optional): record a fixed sequence of ops once, replay it cheaply ----
+  // CUDA graphs remove per-kernel launch overhead from decode steps. Between begin_capture()
+  // and end_capture() ops are recorded, not run: no allocation, no host copies. A backend
+  // without graphs keeps the defaults and callers check supports_graphs() first.
+  virtual bool supports_graphs() const { return false; }
+  virtual void begin_capture() { throw std::runtime_error(name() + " backend has no graph capture"); }
+  virtual int end_capture() { throw std::runtime_error(name() + " backend has no graph capture"); }
+  virtual void replay(int graph) { throw std::runtime_error(name() + " backend has no graph capture"); }
 
   // ---- ops (see the kernels/ headers for the math) ----
   virtual void linear(const LinearArgs& a) = 0;

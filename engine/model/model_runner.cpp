@@ -1,5 +1,6 @@
 #include "engine/model/model_runner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -10,20 +11,31 @@ namespace sy {
 namespace {
 
 template <typename T>
-T* upload(Backend& be, ScratchArena& scratch, const char* name, const std::vector<T>& v) {
-  T* d = scratch.get<T>(name, v.empty() ? 1 : v.size());
+T* upload(Backend& be, ScratchArena& arena, const char* name, const std::vector<T>& v) {
+  T* d = arena.get<T>(name, v.empty() ? 1 : v.size());
   if (!v.empty()) be.copy_from_host(d, v.data(), v.size() * sizeof(T));
   return d;
+}
+
+bool is_pure_decode(const ForwardBatch& b) {
+  if (b.num_tokens() != b.num_seqs()) return false;
+  for (int s = 0; s < b.num_seqs(); ++s)
+    if (b.query_start[s + 1] - b.query_start[s] != 1 || b.logits_indices.size() != size_t(b.num_seqs())) return false;
+  for (int s = 0; s < b.num_seqs(); ++s)
+    if (b.logits_indices[s] != s) return false;
+  return true;
 }
 
 }  // namespace
 
 ModelRunner::ModelRunner(std::shared_ptr<const Model> model, KvCacheGeometry kv)
-    : model_(std::move(model)), be_(*model_->backend), kv_(kv), scratch_(be_) {
+    : model_(std::move(model)), be_(*model_->backend), kv_(kv), scratch_(be_), graph_scratch_(be_) {
   const ModelConfig& c = model_->config;
   if (kv_.num_blocks <= 0 || kv_.block_size <= 0)
     throw std::invalid_argument("KV cache needs a positive number of blocks and block size");
-  const size_t k_bytes = size_t(kv_.num_blocks) * kv_.block_size * c.num_kv_heads * c.head_dim * dtype_size(c.dtype);
+  spare_block_ = kv_.num_blocks;  // one block past the scheduler's: padding rows write here
+  const size_t k_bytes =
+      size_t(kv_.num_blocks + 1) * kv_.block_size * c.num_kv_heads * c.head_dim * dtype_size(c.dtype);
   for (int l = 0; l < c.num_layers; ++l) {
     k_cache_.emplace_back(&be_, k_bytes);
     v_cache_.emplace_back(&be_, k_bytes);
@@ -63,28 +75,38 @@ void ModelRunner::validate(const ForwardBatch& b) const {
     if (r < 0 || r >= T) throw std::invalid_argument("forward: logits index outside the batch");
 }
 
-void ModelRunner::upload_batch(const ForwardBatch& b) {
-  d_token_ids_ = upload(be_, scratch_, "batch.token_ids", b.token_ids);
-  d_positions_ = upload(be_, scratch_, "batch.positions", b.positions);
-  d_query_start_ = upload(be_, scratch_, "batch.query_start", b.query_start);
-  d_seq_lens_ = upload(be_, scratch_, "batch.seq_lens", b.seq_lens);
-  d_block_tables_ = upload(be_, scratch_, "batch.block_tables", b.block_tables);
-  d_slot_mapping_ = upload(be_, scratch_, "batch.slot_mapping", b.slot_mapping);
-  d_logits_indices_ = upload(be_, scratch_, "batch.logits_indices", b.logits_indices);
+ModelRunner::DeviceBatch ModelRunner::upload_batch(const ForwardBatch& b, ScratchArena& arena) {
+  DeviceBatch d;
+  d.token_ids = upload(be_, arena, "batch.token_ids", b.token_ids);
+  d.positions = upload(be_, arena, "batch.positions", b.positions);
+  d.query_start = upload(be_, arena, "batch.query_start", b.query_start);
+  d.seq_lens = upload(be_, arena, "batch.seq_lens", b.seq_lens);
+  d.block_tables = upload(be_, arena, "batch.block_tables", b.block_tables);
+  d.slot_mapping = upload(be_, arena, "batch.slot_mapping", b.slot_mapping);
+  d.logits_indices = upload(be_, arena, "batch.logits_indices", b.logits_indices);
+  return d;
+}
+
+// One [num_tokens, top_k] buffer per MoE layer, so every layer's choices survive the step
+// (routing statistics, inspection, graph padding correction).
+int32_t* ModelRunner::topk_buffer(ScratchArena& arena, size_t moe_index, int64_t num_tokens) {
+  return arena.get<int32_t>("moe.topk_ids." + std::to_string(moe_index),
+                            size_t(num_tokens) * std::max(model_->config.top_k, 1));
 }
 
 // x: normed hidden states [T, D]; out: attention output projected back to [T, D].
-void ModelRunner::attention(int layer, const ForwardBatch& b, const void* x, void* out) {
+void ModelRunner::attention(int layer, const StepShape& shape, const DeviceBatch& d, ScratchArena& arena,
+                            const void* x, void* out) {
   const ModelConfig& c = model_->config;
   const AttentionWeights& w = model_->weights.layers[layer].attn;
   const DType act = c.dtype;
   const size_t es = dtype_size(act);
-  const int64_t T = b.num_tokens(), D = c.hidden_size;
+  const int64_t T = shape.num_tokens, D = c.hidden_size;
   const int H = c.num_heads, KV = c.num_kv_heads, hd = c.head_dim;
 
-  void* q = scratch_.get("attn.q", T * H * hd * es);   // [T, H, hd]
-  void* k = scratch_.get("attn.k", T * KV * hd * es);  // [T, KV, hd]
-  void* v = scratch_.get("attn.v", T * KV * hd * es);  // [T, KV, hd]
+  void* q = arena.get("attn.q", T * H * hd * es);   // [T, H, hd]
+  void* k = arena.get("attn.k", T * KV * hd * es);  // [T, KV, hd]
+  void* v = arena.get("attn.v", T * KV * hd * es);  // [T, KV, hd]
   be_.linear({.x = x, .w = w.q.data(), .bias = w.q_bias.data(), .y = q, .x_dtype = act, .w_dtype = w.q.dtype,
               .y_dtype = act, .m = T, .n = H * hd, .k = D});
   be_.linear({.x = x, .w = w.k.data(), .bias = w.k_bias.data(), .y = k, .x_dtype = act, .w_dtype = w.k.dtype,
@@ -101,104 +123,198 @@ void ModelRunner::attention(int layer, const ForwardBatch& b, const void* x, voi
                   .rows = per_head ? T * KV : T, .dim = per_head ? hd : int64_t(KV) * hd, .eps = c.rms_norm_eps});
   }
 
-  be_.rope({.q = q, .k = k, .positions = d_positions_, .inv_freq = model_->rope_inv_freq.as<float>(), .dtype = act,
+  be_.rope({.q = q, .k = k, .positions = d.positions, .inv_freq = model_->rope_inv_freq.as<float>(), .dtype = act,
             .num_tokens = T, .num_q_heads = H, .num_kv_heads = KV, .head_dim = hd, .rotary_dim = c.rotary_dim(),
             .attention_factor = model_->rope_attention_factor});
 
   be_.kv_cache_write({.k = k, .v = v, .k_cache = k_cache_[layer].get(), .v_cache = v_cache_[layer].get(),
-                      .slot_mapping = d_slot_mapping_, .dtype = act, .num_tokens = T, .num_kv_heads = KV,
+                      .slot_mapping = d.slot_mapping, .dtype = act, .num_tokens = T, .num_kv_heads = KV,
                       .head_dim = hd, .head_dim_v = hd});
 
-  void* attn = scratch_.get("attn.out", T * H * hd * es);  // [T, H, hd]
+  void* attn = arena.get("attn.out", T * H * hd * es);  // [T, H, hd]
   be_.paged_attention({.q = q, .out = attn, .k_cache = k_cache_[layer].get(), .v_cache = v_cache_[layer].get(),
-                       .block_tables = d_block_tables_, .seq_lens = d_seq_lens_, .query_start = d_query_start_,
-                       .dtype = act, .num_seqs = b.num_seqs(), .num_tokens = T, .num_heads = H, .num_kv_heads = KV,
-                       .head_dim = hd, .head_dim_v = hd, .block_size = kv_.block_size,
-                       .max_blocks_per_seq = b.max_blocks_per_seq, .scale = 1.0f / std::sqrt(float(hd)),
+                       .block_tables = d.block_tables, .seq_lens = d.seq_lens, .query_start = d.query_start,
+                       .dtype = act, .num_seqs = shape.num_seqs, .num_tokens = T, .num_heads = H,
+                       .num_kv_heads = KV, .head_dim = hd, .head_dim_v = hd, .block_size = kv_.block_size,
+                       .max_blocks_per_seq = shape.max_blocks_per_seq, .scale = 1.0f / std::sqrt(float(hd)),
                        .sliding_window = c.sliding_window_per_layer[layer]});
 
   be_.linear({.x = attn, .w = w.o.data(), .y = out, .x_dtype = act, .w_dtype = w.o.dtype, .y_dtype = act, .m = T,
               .n = D, .k = int64_t(H) * hd});
 }
 
-void ModelRunner::forward(const ForwardBatch& b, std::vector<float>& logits) {
-  validate(b);
+float* ModelRunner::run_model(const StepShape& shape, const DeviceBatch& d, ScratchArena& arena) {
   const ModelConfig& c = model_->config;
   const ModelWeights& W = model_->weights;
   const DType act = c.dtype;
   const size_t es = dtype_size(act);
-  const int64_t T = b.num_tokens(), D = c.hidden_size, V = c.vocab_size;
-  const int64_t n_logits = static_cast<int64_t>(b.logits_indices.size());
-  if (T == 0) {  // expert parallelism: no tokens here this step, but peers need our collectives
-    for (size_t i = 0; i < moe_layers_.size(); ++i)
-      moe_dispatcher_->run(int(i), W.layers[moe_layers_[i]].moe,
-                           {.num_tokens = 0, .expert_offsets = expert_offsets_.as<int32_t>() + i * (c.num_experts + 1)},
-                           scratch_);
-    logits.clear();
-    return;
-  }
-  upload_batch(b);
+  const int64_t T = shape.num_tokens, D = c.hidden_size, V = c.vocab_size, n_logits = shape.num_logits;
 
-  void* h = scratch_.get("h", T * D * es);      // [T, D] residual stream
-  void* x = scratch_.get("x", T * D * es);      // [T, D] normed input of a sub-block
-  void* y = scratch_.get("y", T * D * es);      // [T, D] output of a sub-block
-  be_.embedding({.ids = d_token_ids_, .table = W.embed.data(), .out = h, .table_dtype = W.embed.dtype,
+  void* h = arena.get("h", T * D * es);  // [T, D] residual stream
+  void* x = arena.get("x", T * D * es);  // [T, D] normed input of a sub-block
+  void* y = arena.get("y", T * D * es);  // [T, D] output of a sub-block
+  be_.embedding({.ids = d.token_ids, .table = W.embed.data(), .out = h, .table_dtype = W.embed.dtype,
                  .out_dtype = act, .num_tokens = T, .dim = D});
 
-  int32_t* topk_ids = scratch_.get<int32_t>("moe.topk_ids", T * std::max(c.top_k, 1));
-  if (capture_topk_) captured_topk_.assign(moe_layers_.size(), {});
   size_t moe_index = 0;
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = W.layers[l];
     be_.rms_norm({.x = h, .w = L.input_norm.data(), .y = x, .dtype = act, .w_dtype = L.input_norm.dtype, .rows = T,
                   .dim = D, .eps = c.rms_norm_eps});
-    attention(l, b, x, y);
+    attention(l, shape, d, arena, x, y);
     be_.add({.a = h, .b = y, .y = h, .dtype = act, .n = T * D});
 
     be_.rms_norm({.x = h, .w = L.post_attention_norm.data(), .y = x, .dtype = act,
                   .w_dtype = L.post_attention_norm.dtype, .rows = T, .dim = D, .eps = c.rms_norm_eps});
     if (L.is_moe) {
       int32_t* offsets = expert_offsets_.as<int32_t>() + moe_index * (c.num_experts + 1);
-      const MoeBlockArgs args{.x = x, .out = y, .num_tokens = T, .expert_offsets = offsets, .topk_ids = topk_ids};
-      if (moe_dispatcher_) moe_dispatcher_->run(int(moe_index), L.moe, args, scratch_);
-      else run_moe_block(be_, c, L.moe, args, scratch_);
-      if (capture_topk_) {
-        captured_topk_[moe_index].resize(T * c.top_k);
-        be_.copy_to_host(captured_topk_[moe_index].data(), topk_ids, T * c.top_k * sizeof(int32_t));
-      }
+      const MoeBlockArgs args{.x = x, .out = y, .num_tokens = T, .expert_offsets = offsets,
+                              .topk_ids = topk_buffer(arena, moe_index, T)};
+      if (moe_dispatcher_) moe_dispatcher_->run(int(moe_index), L.moe, args, arena);
+      else run_moe_block(be_, c, L.moe, args, arena);
       ++moe_index;
     } else {
-      run_mlp(be_, act, L.mlp, x, y, T, D, scratch_);
+      run_mlp(be_, act, L.mlp, x, y, T, D, arena);
     }
     be_.add({.a = h, .b = y, .y = h, .dtype = act, .n = T * D});
   }
 
   // Final norm and lm_head only on the rows that need logits (norm is per row, so gathering
   // first gives the same numbers).
-  logits.assign(n_logits * V, 0.0f);
+  float* lg32 = arena.get<float>("final.logits_f32", std::max<int64_t>(n_logits, 1) * V);
   if (n_logits > 0) {
-    void* sel = scratch_.get("final.rows", n_logits * D * es);  // [n, D]
-    be_.embedding({.ids = d_logits_indices_, .table = h, .out = sel, .table_dtype = act, .out_dtype = act,
+    void* sel = arena.get("final.rows", n_logits * D * es);  // [n, D]
+    be_.embedding({.ids = d.logits_indices, .table = h, .out = sel, .table_dtype = act, .out_dtype = act,
                    .num_tokens = n_logits, .dim = D});
     be_.rms_norm({.x = sel, .w = W.final_norm.data(), .y = sel, .dtype = act, .w_dtype = W.final_norm.dtype,
                   .rows = n_logits, .dim = D, .eps = c.rms_norm_eps});
     const Weight& out_w = W.output();
-    void* lg = scratch_.get("final.logits", n_logits * V * es);  // [n, V] act dtype, as transformers returns
+    void* lg = arena.get("final.logits", n_logits * V * es);  // [n, V] act dtype, as transformers returns
     be_.linear({.x = sel, .w = out_w.data(), .y = lg, .x_dtype = act, .w_dtype = out_w.dtype, .y_dtype = act,
                 .m = n_logits, .n = V, .k = D});
-    float* lg32 = scratch_.get<float>("final.logits_f32", n_logits * V);
     be_.convert({.x = lg, .y = lg32, .x_dtype = act, .y_dtype = DType::kF32, .n = n_logits * V});
-    be_.copy_to_host(logits.data(), lg32, n_logits * V * sizeof(float));
   }
+  return lg32;
+}
 
-  // Routing statistics: one small copy of every MoE layer's expert offsets per step.
-  if (!moe_layers_.empty()) {
-    const int E = c.num_experts;
-    std::vector<int32_t> off(moe_layers_.size() * (E + 1));
-    be_.copy_to_host(off.data(), expert_offsets_.get(), off.size() * sizeof(int32_t));
-    for (size_t i = 0; i < moe_layers_.size(); ++i)
-      for (int e = 0; e < E; ++e) routed_[i][e] += uint64_t(off[i * (E + 1) + e + 1] - off[i * (E + 1) + e]);
+// Adds the last step's per-expert token counts (one small copy of every MoE layer's expert
+// offsets), minus what padding tokens [first_pad, first_pad + num_pad) were routed to.
+void ModelRunner::count_routing(int64_t first_pad, int64_t num_pad, ScratchArena& arena) {
+  if (moe_layers_.empty()) return;
+  const int E = model_->config.num_experts, K = model_->config.top_k;
+  std::vector<int32_t> off(moe_layers_.size() * (E + 1));
+  be_.copy_to_host(off.data(), expert_offsets_.get(), off.size() * sizeof(int32_t));
+  std::vector<int32_t> pad_ids(size_t(num_pad) * K);
+  for (size_t i = 0; i < moe_layers_.size(); ++i) {
+    for (int e = 0; e < E; ++e) routed_[i][e] += uint64_t(off[i * (E + 1) + e + 1] - off[i * (E + 1) + e]);
+    if (num_pad == 0) continue;
+    be_.copy_to_host(pad_ids.data(), topk_buffer(arena, i, first_pad + num_pad) + first_pad * K,
+                     pad_ids.size() * sizeof(int32_t));
+    for (int32_t e : pad_ids)
+      if (e >= 0 && e < E) routed_[i][e] -= 1;
   }
+}
+
+void ModelRunner::forward(const ForwardBatch& b, std::vector<float>& logits) {
+  validate(b);
+  if (b.num_tokens() == 0) {  // expert parallelism: no tokens here this step, but peers need our collectives
+    const ModelConfig& c = model_->config;
+    for (size_t i = 0; i < moe_layers_.size(); ++i)
+      moe_dispatcher_->run(int(i), model_->weights.layers[moe_layers_[i]].moe,
+                           {.num_tokens = 0, .expert_offsets = expert_offsets_.as<int32_t>() + i * (c.num_experts + 1)},
+                           scratch_);
+    logits.clear();
+    return;
+  }
+  if (try_forward_with_graph(b, logits)) return;
+  const StepShape shape{b.num_tokens(), b.num_seqs(), b.max_blocks_per_seq, int64_t(b.logits_indices.size())};
+  DeviceBatch d = upload_batch(b, scratch_);
+  float* lg32 = run_model(shape, d, scratch_);
+  const int64_t V = model_->config.vocab_size;
+  logits.assign(shape.num_logits * V, 0.0f);
+  if (shape.num_logits > 0) be_.copy_to_host(logits.data(), lg32, shape.num_logits * V * sizeof(float));
+  count_routing(0, 0, scratch_);
+  if (capture_topk_) {
+    const int K = model_->config.top_k;
+    captured_topk_.assign(moe_layers_.size(), std::vector<int32_t>(size_t(shape.num_tokens) * K));
+    for (size_t i = 0; i < moe_layers_.size(); ++i)
+      be_.copy_to_host(captured_topk_[i].data(), topk_buffer(scratch_, i, shape.num_tokens),
+                       captured_topk_[i].size() * sizeof(int32_t));
+  }
+}
+
+// ---- decode graphs ----
+
+namespace {
+
+// A decode batch of `n` real sequences padded to `padded` rows: padding rows decode token 0 at
+// position 0 of a one-token sequence living in the spare block.
+ForwardBatch pad_decode_batch(const ForwardBatch& b, int padded, int32_t max_blocks, int32_t spare_block,
+                              int32_t block_size) {
+  ForwardBatch p;
+  const int n = b.num_seqs();
+  p.max_blocks_per_seq = max_blocks;
+  p.block_tables.assign(size_t(padded) * max_blocks, spare_block);
+  for (int s = 0; s < padded; ++s) {
+    const bool real = s < n;
+    p.token_ids.push_back(real ? b.token_ids[s] : 0);
+    p.positions.push_back(real ? b.positions[s] : 0);
+    p.query_start.push_back(s);
+    p.seq_lens.push_back(real ? b.seq_lens[s] : 1);
+    p.slot_mapping.push_back(real ? b.slot_mapping[s] : int64_t(spare_block) * block_size);
+    p.logits_indices.push_back(s);
+    if (real)
+      std::copy_n(b.block_tables.begin() + size_t(s) * b.max_blocks_per_seq, b.max_blocks_per_seq,
+                  p.block_tables.begin() + size_t(s) * max_blocks);
+  }
+  p.query_start.push_back(padded);
+  return p;
+}
+
+}  // namespace
+
+std::vector<int> ModelRunner::enable_decode_graphs(std::vector<int> sizes) {
+  std::vector<int> recorded;
+  // Expert-parallel steps run collectives between ops, which a recorded graph cannot hold.
+  if (!be_.supports_graphs() || moe_dispatcher_) return recorded;
+  graph_max_blocks_ = (max_model_len() + kv_.block_size - 1) / kv_.block_size;
+  // Largest first: the arena grows to its final size during the first warm-up, so pointers
+  // recorded into earlier graphs stay valid for the later ones.
+  std::sort(sizes.begin(), sizes.end(), std::greater<int>());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  for (int size : sizes) {
+    if (size <= 0) continue;
+    ForwardBatch empty;
+    empty.query_start = {0};
+    ForwardBatch p = pad_decode_batch(empty, size, graph_max_blocks_, spare_block_, kv_.block_size);
+    const StepShape shape{size, size, graph_max_blocks_, size};
+    DeviceBatch d = upload_batch(p, graph_scratch_);
+    run_model(shape, d, graph_scratch_);  // warm-up: sizes every buffer, outside the capture
+    be_.synchronize();
+    be_.begin_capture();
+    run_model(shape, d, graph_scratch_);
+    decode_graphs_[size] = be_.end_capture();
+    recorded.push_back(size);
+  }
+  // Warm-ups routed padding tokens: start the statistics from zero again.
+  for (auto& layer : routed_) std::fill(layer.begin(), layer.end(), 0);
+  return recorded;
+}
+
+bool ModelRunner::try_forward_with_graph(const ForwardBatch& b, std::vector<float>& logits) {
+  if (decode_graphs_.empty() || capture_topk_ || !is_pure_decode(b) || b.max_blocks_per_seq > graph_max_blocks_)
+    return false;
+  auto it = decode_graphs_.lower_bound(b.num_seqs());
+  if (it == decode_graphs_.end()) return false;
+  const int padded = it->first;
+  ForwardBatch p = pad_decode_batch(b, padded, graph_max_blocks_, spare_block_, kv_.block_size);
+  upload_batch(p, graph_scratch_);  // same buffers the graph was recorded with
+  be_.replay(it->second);
+  const int64_t V = model_->config.vocab_size, n = b.num_seqs();
+  logits.assign(n * V, 0.0f);
+  be_.copy_to_host(logits.data(), graph_scratch_.get<float>("final.logits_f32", padded * V), n * V * sizeof(float));
+  count_routing(n, padded - n, graph_scratch_);
+  return true;
 }
 
 void ModelRunner::routing_counts(RoutingCounts& out) const {
