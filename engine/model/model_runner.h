@@ -18,7 +18,6 @@
 #include "engine/model/model.h"
 #include "engine/model/scratch_arena.h"
 #include "engine/parallel/moe_dispatcher.h"
-#include "engine/parallel/moe_dispatcher.h"
 
 namespace sy {
 
@@ -40,10 +39,6 @@ class ModelRunner final : public ModelExecutor {
   // Expert parallelism: MoE layers go through `dispatcher` (not owned; null = all experts
   // local). With a dispatcher an empty batch is valid: the rank still joins every MoE layer's
   // collectives and gets no logits. Decode graphs are not used with a dispatcher.
-  void set_moe_dispatcher(MoeDispatcher* dispatcher) { moe_dispatcher_ = dispatcher; }
-  // Expert parallelism: MoE layers go through `dispatcher` (not owned; null = all experts
-  // local). With a dispatcher an empty batch is valid: the rank still joins every MoE layer's
-  // collectives and gets no logits.
   void set_moe_dispatcher(MoeDispatcher* dispatcher) { moe_dispatcher_ = dispatcher; }
 
   // Records decode graphs for these batch sizes (no-op on backends without graphs). Call once
@@ -90,7 +85,6 @@ class ModelRunner final : public ModelExecutor {
   std::vector<int> moe_layers_;                  // model layer index of each MoE layer
   DeviceBuffer expert_offsets_;                  // [num_moe_layers, E + 1] int32 of the last step
   std::vector<std::vector<uint64_t>> routed_;    // [num_moe_layers][E] tokens routed since start
-  MoeDispatcher* moe_dispatcher_ = nullptr;
   MoeDispatcher* moe_dispatcher_ = nullptr;
   bool capture_topk_ = false;
   std::vector<std::vector<int32_t>> captured_topk_;
