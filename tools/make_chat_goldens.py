@@ -19,7 +19,11 @@ marked "ordered_inputs" keep request order and are rendered through
 sy::OrderedChatTemplateInputs (nlohmann::ordered_json).
 
 Usage: python3 tools/make_chat_goldens.py   (deterministic; rerunning leaves git status clean)
+
+Wider sweeps, not committed: python3 tools/make_chat_goldens.py --random-scale 10 --seed 7 \
+  --out /tmp/chat_sweep.json, then SY_CHAT_GOLDENS=/tmp/chat_sweep.json build/bin/chat_template_test
 """
+import argparse
 import json
 import pathlib
 import sys
@@ -335,6 +339,7 @@ BATTERY = [
     ("err_undefined_indent", "{{ nope|indent }}", {}),
     ("err_undefined_dictsort", "{{ nope|dictsort }}", {}),
     ("err_undefined_abs", "{{ nope|abs }}", {}),
+    ("round_ints", "{{ 4|round }} {{ 7|round(1) }} {{ -1|round }} {{ 1250|round(-2) }} {{ 1350|round(-2) }} {{ -1250|round(-2) }} {{ true|round }} {{ 7|round(1, 'ceil') }}", {}),
     ("err_indent_number", "{{ 2.5|indent(2) }}", {}),
     ("undefined_in_filters", "[{{ nope|upper }}][{{ nope|join(',') }}][{{ nope|list }}][{{ nope|first }}][{{ nope|string }}][{{ nope|title }}][{{ nope is sequence }}][{{ nope is iterable }}]", {}),
     ("defined_chains", "{{ messages[0].x is defined }} {{ messages[0].role is defined }} {{ messages[9] is defined }} {{ (messages[0].x or 'd') }} {{ messages[0].get('x') is none }}", {}),
@@ -469,7 +474,7 @@ def random_expressions(count, seed=20261122):
     return [(f"random_{i:03d}", "{{ " + expr(rng.randrange(1, 4)) + " }}", {"yes": True}) for i in range(count)]
 
 
-BATTERY += random_expressions(400)
+RANDOM_EXPRESSIONS = 400
 
 
 # Seeded random templates of text, whitespace and tags with random `-`/`+` markers: whitespace
@@ -519,7 +524,7 @@ def random_whitespace_templates(count, seed=7):
     return [(f"random_ws_{i:03d}", body(2), {}) for i in range(count)]
 
 
-BATTERY += random_whitespace_templates(300)
+RANDOM_WHITESPACE_TEMPLATES = 300
 
 
 # Seeded random programs: loops over messages with loop variables, namespaces, set/scoping,
@@ -578,7 +583,7 @@ def random_programs(count, seed=99):
     return programs
 
 
-BATTERY += random_programs(200)
+RANDOM_PROGRAMS = 200
 
 
 def sorted_json(value):
@@ -622,6 +627,16 @@ def make_inputs(conversation, extra, bos, eos, keep_order=False):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=pathlib.Path, default=DATA / "goldens.json")
+    parser.add_argument("--random-scale", type=int, default=1, help="multiply the number of random cases")
+    parser.add_argument("--seed", type=int, default=0, help="added to every random generator's seed")
+    args = parser.parse_args()
+    battery = list(BATTERY)
+    battery += random_expressions(RANDOM_EXPRESSIONS * args.random_scale, seed=20261122 + args.seed)
+    battery += random_whitespace_templates(RANDOM_WHITESPACE_TEMPLATES * args.random_scale, seed=7 + args.seed)
+    battery += random_programs(RANDOM_PROGRAMS * args.random_scale, seed=99 + args.seed)
+
     templates = {}
     cases = []
 
@@ -657,7 +672,7 @@ def main():
                 suffix = "+enable_thinking=False" if extra else ""
                 cases.append({"name": f"{name}/{conv_name}{suffix}", "template": name, "inputs": inputs})
 
-    for name, source, extra in BATTERY:
+    for name, source, extra in battery:
         extra = dict(extra)
         conversation = dict(CONVERSATIONS[extra.pop("_messages", "multi_turn")])
         if "_documents" in extra:
@@ -681,10 +696,10 @@ def main():
         "templates": templates,
         "cases": cases,
     }
-    path = DATA / "goldens.json"
+    path = args.out
     path.write_text(json.dumps(out, indent=1, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
     errors = sum(1 for c in cases if "error" in c)
-    print(f"wrote {path.relative_to(ROOT)}: {len(templates)} templates, {len(cases)} cases ({errors} expected errors)")
+    print(f"wrote {path}: {len(templates)} templates, {len(cases)} cases ({errors} expected errors)")
 
 
 if __name__ == "__main__":

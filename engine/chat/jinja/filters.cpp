@@ -158,6 +158,18 @@ Value do_round(const Value& input, const CallArgs& args) {
   std::string method = a.get_string(1, "common");
   if (!input.is_number()) fail("TypeError", "type " + input.type_name() + " doesn't define __round__ method");
   double x = input.as_float();
+  if (method == "common" && !input.is_float()) {
+    // round(int, n) stays an int in Python; negative n rounds half to even at 10**-n.
+    int64_t v = input.as_int();
+    if (precision >= 0) return Value(v);
+    if (precision < -18) return Value(static_cast<int64_t>(0));
+    int64_t scale = 1;
+    for (int64_t i = 0; i < -precision; ++i) scale *= 10;
+    int64_t q = v / scale, r = v % scale;
+    if (r < 0) { r += scale; --q; }
+    if (2 * r > scale || (2 * r == scale && (q % 2 != 0))) ++q;
+    return Value(q * scale);
+  }
   if (method == "common") return Value(python_round(x, precision));
   if (method != "ceil" && method != "floor") fail("FilterArgumentError", "method must be common, ceil or floor");
   double scale = std::pow(10.0, static_cast<double>(precision));
