@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "engine/backend/backend.h"
 #include "kernels/cuda/cuda_check.h"
@@ -39,6 +40,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaSetDevice(device_);
     cudaStreamSynchronize(stream_);
+    for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
     cudaStreamDestroy(stream_);
   }
 
@@ -89,6 +91,32 @@ class CudaBackend final : public Backend {
     activate();
     cuda::check(cudaStreamSynchronize(stream_), "synchronize");
   }
+  // Decode graphs: the stream records every op between begin_capture and end_capture; the
+  // warm-up run ModelRunner does before recording has already made cuBLAS create its handle and
+  // workspace, so nothing allocates while recording.
+  bool supports_graphs() const override { return true; }
+  void begin_capture() override {
+    activate();
+    cuda::check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  }
+  int end_capture() override {
+    activate();
+    cudaGraph_t graph = nullptr;
+    cuda::check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    cuda::check(err, "cudaGraphInstantiate");
+    graphs_.push_back(exec);
+    return static_cast<int>(graphs_.size()) - 1;
+  }
+  void replay(int graph) override {
+    activate();
+    if (graph < 0 || graph >= static_cast<int>(graphs_.size()))
+      throw std::runtime_error("replay: no recorded graph " + std::to_string(graph));
+    cuda::check(cudaGraphLaunch(graphs_[size_t(graph)], stream_), "cudaGraphLaunch");
+  }
+
   size_t free_memory() const override {
     activate();
     size_t free_b = 0, total_b = 0;
@@ -124,6 +152,7 @@ class CudaBackend final : public Backend {
 
   int device_;
   cudaStream_t stream_ = nullptr;
+  std::vector<cudaGraphExec_t> graphs_;  // recorded decode graphs, by id
   std::string device_name_;
 };
 
