@@ -3,11 +3,14 @@
 //   switchyard-cli logits   --model DIR --tokens 1,2,3            -> {"logits": [[...], ...]}
 //   switchyard-cli generate --model DIR --tokens 1,2,3 --max-new-tokens N -> {"tokens": [...]}
 //   switchyard-cli info     --model DIR                           -> architecture, sizes, params
+// --prompt TEXT may replace --tokens: the text is tokenized with the model's tokenizer.json
+// (special tokens and BOS as the tokenizer adds them), and generate also prints the text.
 // Errors go to stderr with exit code 1.
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,6 +24,7 @@
 #include "engine/model/model_runner.h"
 #include "engine/model/single_sequence.h"
 #include "engine/model/weights.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace {
 
@@ -33,6 +37,7 @@ const char* kUsage =
     "options:\n"
     "  --model DIR            Hugging Face checkpoint directory (config.json + *.safetensors)\n"
     "  --tokens 1,2,3         input token ids\n"
+    "  --prompt TEXT          input text, tokenized with the model's tokenizer (instead of --tokens)\n"
     "  --max-new-tokens N     tokens to generate (generate; default 16)\n"
     "  --ignore-eos           do not stop at the model's end-of-sequence tokens (generate)\n"
     "  --device cpu|cuda[:N]  backend (default cpu)\n";
@@ -41,6 +46,7 @@ struct Args {
   std::string command;
   std::string model;
   std::string tokens;
+  std::optional<std::string> prompt;
   int max_new_tokens = 16;
   bool ignore_eos = false;
   std::string device = "cpu";
@@ -66,6 +72,7 @@ Args parse_args(int argc, char** argv) {
     };
     if (flag == "--model") a.model = value();
     else if (flag == "--tokens") a.tokens = value();
+    else if (flag == "--prompt") a.prompt = value();
     else if (flag == "--max-new-tokens") {
       std::string v = value();
       try {
@@ -82,6 +89,7 @@ Args parse_args(int argc, char** argv) {
   if (a.command != "logits" && a.command != "generate" && a.command != "info")
     usage_error("unknown command '" + a.command + "'");
   if (a.model.empty()) usage_error("--model is required");
+  if (a.prompt && !a.tokens.empty()) usage_error("give either --tokens or --prompt, not both");
   return a;
 }
 
@@ -143,8 +151,16 @@ int run(const Args& a) {
     std::cout << info_json(a.model).dump(2) << "\n";
     return 0;
   }
-  std::vector<int32_t> tokens = parse_tokens(a.tokens);
-  if (tokens.empty() || a.tokens.empty()) usage_error("--tokens is required");
+  std::shared_ptr<const sy::Tokenizer> tokenizer;
+  std::vector<int32_t> tokens;
+  if (a.prompt) {
+    tokenizer = sy::Tokenizer::from_model_dir(a.model);
+    tokens = tokenizer->encode(*a.prompt);
+    if (tokens.empty()) usage_error("--prompt tokenizes to no tokens");
+  } else {
+    if (a.tokens.empty()) usage_error("--tokens or --prompt is required");
+    tokens = parse_tokens(a.tokens);
+  }
   auto backend = make_backend(a.device);
   auto model = sy::load_model(a.model, *backend);
   const int max_new = a.command == "generate" ? a.max_new_tokens : 0;
@@ -176,7 +192,13 @@ int run(const Args& a) {
   }
   std::vector<int> stop = a.ignore_eos ? std::vector<int>{} : model->config.eos_token_ids;
   std::vector<int32_t> generated = sy::greedy_generate(runner, tokens, max_new, stop);
-  std::cout << nlohmann::json{{"tokens", generated}}.dump() << "\n";
+  nlohmann::json out = {{"tokens", generated}};
+  if (tokenizer) {
+    out["prompt_tokens"] = tokens;
+    out["text"] = tokenizer->decode(generated, /*skip_special_tokens=*/true);
+  }
+  // Invalid UTF-8 (a continuation cut mid-character) is replaced, not an exception.
+  std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return 0;
 }
 
