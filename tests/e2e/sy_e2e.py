@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -60,6 +61,9 @@ class Server:
                 break
         else:
             raise RuntimeError("server did not start in 60 s:\n" + "".join(self.log))
+        # Keep reading the log (one line per finished request) so a full pipe never blocks it.
+        self.reader = threading.Thread(target=lambda: self.log.extend(self.proc.stdout), daemon=True)
+        self.reader.start()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
         self.stub = rpc.InferenceStub(self.channel)
 
@@ -100,11 +104,11 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        self.log.append(out or "")
+            self.proc.wait()
+        self.reader.join(timeout=5)
         self.channel.close()
         return self.proc.returncode
 
