@@ -84,6 +84,11 @@ void ExpertParallelExecutor::fail(const std::string& message) {
   std::_Exit(kCommFailureExitCode);
 }
 
+void ExpertParallelExecutor::set_fault_handler(FaultHandler handler) {
+  std::lock_guard<std::mutex> lock(comm_mutex_);
+  fault_handler_ = std::move(handler);
+}
+
 void ExpertParallelExecutor::send_plan(PlanKind kind, const std::vector<char>& payload) {
   PlanHeader h;
   h.kind = kind;

@@ -80,7 +80,8 @@ class ExpertParallelExecutor final : public ModelExecutor {
   int rank() const { return comm_.rank(); }
   int num_ranks() const { return comm_.size(); }
   // Replaces the default fault handler (e.g. to turn health NOT_SERVING before exiting).
-  void set_fault_handler(FaultHandler handler) { fault_handler_ = std::move(handler); }
+  // Rank 0 takes the communicator lock, so the heartbeat thread never sees it half-set.
+  void set_fault_handler(FaultHandler handler);
 
  private:
   // Runs this rank's share of `b`; returns its report (logits rows + counters) for rank 0.
