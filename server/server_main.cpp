@@ -24,6 +24,7 @@
 #include "engine/backend/backend.h"
 #include "engine/io/safetensors.h"
 #include "engine/model/model_runner.h"
+#include "engine/parallel/expert_parallel_job.h"
 #include "engine/serving/detokenizer_stream.h"
 #include "server/admin_http/admin_server.h"
 #include "server/admin_http/metrics_text.h"
@@ -89,11 +90,21 @@ int run(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(o.log_level));
   if (o.model.empty()) o.model = default_model_dir(argv[0]);
 
+  // Expert parallelism (mpirun -np N ... --expert-parallel N): MPI up first; one GPU per rank.
+  std::unique_ptr<ExpertParallelJob> ep_job;
+  if (o.expert_parallel > 1) {
+    ep_job = std::make_unique<ExpertParallelJob>(
+        &argc, &argv,
+        ExpertParallelOptions{.num_ranks = o.expert_parallel, .placement = o.expert_placement,
+                              .timeout = std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout_s * 1000))});
+    if (o.device.rfind("cuda", 0) == 0 && cuda_device_count() > 0)
+      o.device = "cuda:" + std::to_string(ep_job->rank() % cuda_device_count());
+  }
   std::unique_ptr<Backend> backend = make_backend(o.device);
   ServedModel served;
   served.device = o.device;
   served.id = o.served_model_name.empty() ? std::filesystem::path(o.model).filename().string() : o.served_model_name;
-  std::shared_ptr<Model> model = load_model(o.model, *backend);
+  std::shared_ptr<Model> model = ep_job ? ep_job->load_shard(o.model, *backend) : load_model(o.model, *backend);
   served.model = model;
   served.tokenizer = Tokenizer::from_model_dir(o.model);
   try {
@@ -115,8 +126,20 @@ int run(int argc, char** argv) {
   cfg.routing_window = std::chrono::milliseconds(static_cast<int64_t>(o.routing_window_s * 1000));
   const int blocks_per_seq = (max_model_len + o.block_size - 1) / o.block_size;
   const int num_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : o.max_num_seqs * blocks_per_seq;
-  auto runner = std::make_shared<ModelRunner>(model, KvCacheGeometry{num_blocks, o.block_size});
-  Engine engine(runner, make_detokenizer_stream_factory(served.tokenizer), cfg);
+  std::shared_ptr<ModelExecutor> executor;
+  std::shared_ptr<ExpertParallelExecutor> ep_executor;
+  if (ep_job) {
+    ep_executor = ep_job->make_executor(KvCacheGeometry{num_blocks, o.block_size});
+    spdlog::info("expert parallelism: rank {} of {}; {}", ep_job->rank(), ep_job->num_ranks(), ep_job->describe());
+    if (ep_job->rank() != 0) {  // workers follow rank 0's steps until it stops them
+      ep_executor->serve_worker();
+      return 0;
+    }
+    executor = ep_executor;
+  } else {
+    executor = std::make_shared<ModelRunner>(model, KvCacheGeometry{num_blocks, o.block_size});
+  }
+  Engine engine(executor, make_detokenizer_stream_factory(served.tokenizer), cfg);
   served.engine = &engine;
   engine.start();
 
@@ -135,6 +158,8 @@ int run(int argc, char** argv) {
     health->SetServingStatus(serving);  // every service, "" included
   };
   set_health(false);
+  // A dead or hung rank ends the job; clients see NOT_SERVING first.
+  if (ep_executor) ep_executor->set_fault_handler([health](const std::string&) { health->SetServingStatus(false); });
 
   std::atomic<bool> ready{false};
   std::unique_ptr<AdminServer> admin;
@@ -167,6 +192,7 @@ int run(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Aborts what is left (clients get UNAVAILABLE), then closes the listener.
   engine.stop();
+  if (ep_executor) ep_executor->stop();  // workers leave their loops and exit 0
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (admin) admin->stop();
   spdlog::info("drained; exiting");

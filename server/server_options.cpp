@@ -76,6 +76,9 @@ const std::vector<Flag>& flags() {
       seconds_flag("drain-timeout-s", &ServerOptions::drain_timeout_s, "on SIGTERM, how long running requests may finish (default 30)"),
       seconds_flag("routing-window-s", &ServerOptions::routing_window_s, "span of the recent-window routing statistics (default 60)"),
       string_flag("log-level", &ServerOptions::log_level, "LEVEL", "trace, debug, info, warn, error (default info)"),
+      int_flag("expert-parallel", &ServerOptions::expert_parallel, 1, "spread the experts over N ranks; run under mpirun -np N (default 1: off)"),
+      string_flag("expert-placement", &ServerOptions::expert_placement, "POLICY", "expert -> rank map: contiguous or round-robin (default contiguous)"),
+      seconds_flag("collective-timeout-s", &ServerOptions::collective_timeout_s, "expert parallelism: a rank not answering a collective this long is dead or hung; every rank exits (default 20)"),
   };
   return all;
 }

@@ -28,6 +28,9 @@ struct ServerOptions {
   double drain_timeout_s = 30;
   double routing_window_s = 60;
   std::string log_level = "info";
+  int expert_parallel = 1;         // ranks of an mpirun job sharing the experts; 1: off
+  std::string expert_placement = "contiguous";  // contiguous | round-robin
+  double collective_timeout_s = 20;  // expert parallelism: a rank silent this long is dead
 };
 
 struct ParsedArgs {

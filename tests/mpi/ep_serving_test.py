@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Serving end to end with expert parallelism (CTest label mpi).
+
+Starts `mpirun -np 2 switchyard-server --expert-parallel 2` and a single-rank switchyard-server
+on the same bundled model, sends the same greedy requests (several at once, so the engine
+batches them and both ranks own sequences) to both over gRPC, and requires identical tokens.
+Also: routing statistics cover every routed token; SIGTERM shuts every rank down cleanly; a
+hung worker makes the job exit non-zero within 30 s, naming the rank.
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import grpc
+from grpc_tools import protoc
+
+
+def compile_stubs(proto_root, out_dir):
+    rc = protoc.main(["protoc", f"-I{proto_root}", f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
+                      os.path.join(proto_root, "switchyard/v1/inference.proto")])
+    if rc != 0:
+        raise RuntimeError("protoc failed")
+    sys.path.insert(0, out_dir)
+    from switchyard.v1 import inference_pb2, inference_pb2_grpc  # noqa: E402
+    return inference_pb2, inference_pb2_grpc
+
+
+class Server:
+    def __init__(self, cmd, env):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                     start_new_session=True)
+        self.lines, self.port = [], None
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(180):
+            self.kill()
+            raise RuntimeError("server did not start:\n" + "".join(self.lines[-40:]))
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            m = re.search(r"listening grpc_port=(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                self.ready.set()
+
+    def output(self):
+        return "".join(self.lines)
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def greedy(pb2, stub, prompt_ids, max_tokens):
+    req = pb2.GenerateRequest(token_ids=pb2.TokenIds(ids=prompt_ids),
+                              sampling=pb2.SamplingParams(temperature=0.0, max_tokens=max_tokens, ignore_eos=True))
+    out = []
+    for msg in stub.Generate(req, timeout=120):
+        for o in msg.outputs:
+            out.extend(o.token_ids)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mpirun", required=True)
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--proto-root", required=True)
+    args = ap.parse_args()
+    pb2, pb2_grpc = compile_stubs(args.proto_root, tempfile.mkdtemp(prefix="sy-ep-stubs-"))
+    env = dict(os.environ)
+    common = ["--port", "0", "--admin-port", "0", "--max-num-seqs", "8", "--max-num-batched-tokens", "64"]
+    prompts = [[(7 * i + 3 * j) % 300 + 1 for j in range(n)] for i, n in enumerate([1, 5, 12, 30, 7, 19])]
+    failures = []
+
+    def run_all(port):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pb2_grpc.InferenceStub(ch)
+            with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
+                results = list(pool.map(lambda p: greedy(pb2, stub, p, 12), prompts))
+            stats = stub.GetRoutingStats(pb2.GetRoutingStatsRequest())
+            return results, stats
+
+    single = Server([args.server] + common, env)
+    try:
+        want, _ = run_all(single.port)
+    finally:
+        single.proc.send_signal(signal.SIGTERM)
+        single.proc.wait(60)
+
+    ep_cmd = [args.mpirun, "-np", "2", "--oversubscribe", args.server, "--expert-parallel", "2",
+              "--collective-timeout-s", "4"] + common
+    ep = Server(ep_cmd, env)
+    try:
+        got, stats = run_all(ep.port)
+        for i, (g, w) in enumerate(zip(got, want)):
+            if len(w) != 12:
+                failures.append(f"prompt {i}: single-rank server returned {len(w)} tokens, expected 12")
+            if g != w:
+                failures.append(f"prompt {i}: expert-parallel tokens {g} != single-rank {w}")
+        print(f"{len(prompts)} concurrent greedy requests: {'identical' if not failures else 'DIFFERENT'} tokens")
+        if not stats.layers:
+            failures.append("GetRoutingStats returned no layers")
+        if "expert parallelism: rank 1 of 2" not in ep.output():
+            failures.append("rank 1 did not report its share of the experts")
+        t0 = time.monotonic()
+        ep.proc.send_signal(signal.SIGTERM)
+        rc = ep.proc.wait(60)
+        out = ep.output()
+        # mpirun returns 1 after forwarding SIGTERM whatever its ranks do; the ranks must not fail.
+        if rc not in (0, 1) or "non-zero" in out:
+            failures.append(f"SIGTERM: a rank failed (mpirun rc {rc}):\n{out[-2000:]}")
+        print(f"SIGTERM: job ended in {time.monotonic() - t0:.1f} s, rc {rc}")
+    finally:
+        ep.kill()
+
+    # A hung worker: rank 0 notices within the collective timeout (plus a heartbeat interval).
+    ep = Server(ep_cmd, env)
+    try:
+        run_all(ep.port)
+        workers = subprocess.run(["pgrep", "-P", str(ep.proc.pid)], capture_output=True, text=True).stdout.split()
+        pids = {}
+        for pid in workers:
+            environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            rank = [e for e in environ if e.startswith(b"OMPI_COMM_WORLD_RANK=")]
+            if rank:
+                pids[int(rank[0].split(b"=")[1])] = int(pid)
+        if 1 not in pids:
+            failures.append(f"could not find rank 1 among mpirun's children {workers}")
+        else:
+            t0 = time.monotonic()
+            os.kill(pids[1], signal.SIGSTOP)
+            rc = ep.proc.wait(45)
+            elapsed = time.monotonic() - t0
+            print(f"hung rank 1: job ended in {elapsed:.1f} s, rc {rc}")
+            if rc == 0 or elapsed > 30:
+                failures.append(f"hung worker: rc {rc} after {elapsed:.1f} s")
+            if not re.search(r"rank\(s\) 1 \(dead or hung\)", ep.output()):
+                failures.append("hung worker: no message names rank 1:\n" + ep.output()[-2000:])
+    finally:
+        ep.kill()
+
+    for f in failures:
+        print("FAIL", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
