@@ -21,5 +21,8 @@ owner_of() {  # dpkg knows a file under one spelling: as linked, resolved, or /u
 for binary in "$@"; do
   ldd "$binary" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'
 done | sort -u | while read -r lib; do
+  case "$lib" in
+    /usr/local/cuda*) continue ;;  # the CUDA toolkit's own libraries: in the runtime base image
+  esac
   owner_of "$lib"
 done | grep -vE '^(cuda-|libcublas|libcudart|libnvjitlink|libnvidia)' | sort -u
