@@ -10,6 +10,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace sy {
 namespace {
@@ -221,6 +222,27 @@ TEST(ChatTemplateInputsTest, ExtraMayNotShadowArguments) {
   EXPECT_THROW(t.render(in), ChatTemplateError);
   in.extra = {{"bos_token", "<override>"}};
   EXPECT_EQ(ChatTemplate::from_string("{{ bos_token }}", "<s>").render(in), "<override>");
+}
+
+TEST(ChatTemplateInputsTest, ConcurrentRendersOfOneTemplateAgree) {
+  // The server renders one ChatTemplate from many request threads.
+  std::ifstream in(kData / "chat" / "templates" / "gpt_oss_style.jinja");
+  std::stringstream source;
+  source << in.rdbuf();
+  const ChatTemplate t = ChatTemplate::from_string(source.str());
+  ChatTemplateInputs inputs;
+  inputs.messages = nlohmann::json::array({{{"role", "user"}, {"content", "hello"}}});
+  inputs.tools = nlohmann::json::parse(R"([{"type": "function", "function": {"name": "f", "description": "d",
+    "parameters": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}}}}])");
+  const std::string expected = t.render(inputs);
+  std::vector<std::string> results(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i)
+    threads.emplace_back([&, i] {
+      for (int r = 0; r < 50; ++r) results[i] = t.render(inputs);
+    });
+  for (auto& th : threads) th.join();
+  for (const auto& r : results) EXPECT_EQ(r, expected);
 }
 
 TEST(ChatTemplateInputsTest, CopiesShareTheParsedTemplate) {
