@@ -233,14 +233,14 @@ Value get_attribute(const Value& object, const std::string& name) {
     return Value::undefined("access to attribute '" + name + "' of '" + object.type_name() + "' object is unsafe.", true);
   if (object.is_namespace()) {
     if (const Value* v = object.as_dict().find(name)) return *v;
-    return Value::undefined("'" + object.object_type_repr() + "' has no attribute '" + name + "'");
+    return Value::undefined(std::string("'") + object.object_type_repr() + "' has no attribute '" + name + "'");
   }
   if (is_unsafe_method(object, name))
     return Value::undefined("access to attribute '" + name + "' of '" + object.type_name() + "' object is unsafe.", true);
   if (auto method = bound_method(object, name)) return *method;
   if (object.is_dict())
     if (const Value* v = object.as_dict().find(name)) return *v;
-  return Value::undefined("'" + object.object_type_repr() + "' has no attribute '" + name + "'");
+  return Value::undefined(std::string("'") + object.object_type_repr() + "' has no attribute '" + name + "'");
 }
 
 namespace {
@@ -309,7 +309,7 @@ Value slice(const Value& object, const Value& start_v, const Value& stop_v, cons
   } else if (object.is_dict() && !object.is_namespace()) {
     fail("TypeError", "unhashable type: 'slice'");  // jinja2 compiles slices to a plain Python subscript
   } else {
-    fail("TypeError", "'" + object.type_name() + "' object is not subscriptable");
+    fail("TypeError", std::string("'") + object.type_name() + "' object is not subscriptable");
   }
   // CPython's PySlice_AdjustIndices.
   auto adjust = [&](std::optional<int64_t> v, int64_t fallback) {
