@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ struct MoeWeights {
   // Expert parallelism: the logical experts stacked above, in slot order (ascending). Empty
   // when every expert is loaded in id order.
   std::vector<int32_t> expert_ids;
+  // Optional int8 copies of gate_up / down for the CPU kernels (kernels/cpu/pack.h), made once
+  // after loading; null = the kernels use gate_up / down as loaded.
+  std::shared_ptr<const cpu::PackedWeights> gate_up_int8, down_int8;
   MlpWeights shared;                // shared expert (Qwen2-MoE), empty otherwise
   Weight shared_gate;               // [1, D] sigmoid gate of the shared expert
 };
