@@ -4,9 +4,12 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "engine/backend/backend.h"
+#include "engine/backend/memory_plan.h"
 #include "engine/model/config.h"
+#include "engine/model/memory_plan_model.h"
 #include "engine/model/weights.h"
 
 namespace sy {
@@ -19,6 +22,8 @@ struct Model {
   DeviceBuffer rope_inv_freq;  // [rotary_dim / 2] fp32
   float rope_attention_factor = 1.0f;
   Backend* backend = nullptr;
+  // Device backends: the memory plan computed before loading (KV blocks the device can hold).
+  std::optional<MemoryPlan> memory_plan;
 };
 
 // Reads dir/config.json (+ generation_config.json) and the safetensors files, validates them
