@@ -1,5 +1,7 @@
 #include "server/grpc/generate_reactor.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include "server/grpc/request_conversion.h"
 
 namespace sy::server {
@@ -34,7 +36,13 @@ void GenerateReactor::reject(const grpc::Status& status) {
 void GenerateReactor::on_engine_output(RequestOutput&& out) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!broken_) pending_.push_back(to_proto(out, request_id_));
+    if (!broken_) {
+      grpc::ByteBuffer bytes;
+      bool own_buffer = false;
+      grpc::SerializationTraits<::switchyard::v1::GenerateResponse>::Serialize(to_proto(out, request_id_), &bytes,
+                                                                              &own_buffer);
+      pending_.push_back(std::move(bytes));
+    }
     if (out.finished) {
       engine_done_ = true;
       FinishReason reason = FinishReason::kNone;

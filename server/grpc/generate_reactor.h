@@ -2,7 +2,8 @@
 // The engine calls the sink on its thread; messages queue here and are written one at a time
 // (gRPC allows one outstanding write). The call finishes only after the engine's last message,
 // so the sink never outlives the reactor. A client cancel or a failed write cancels the engine
-// request, which frees its KV blocks at the start of the next step.
+// request, which frees its KV blocks at the start of the next step. Messages travel as
+// serialized bytes: the service parses requests itself (see inference_service.h).
 #pragma once
 
 #include <deque>
@@ -17,7 +18,7 @@
 
 namespace sy::server {
 
-class GenerateReactor final : public grpc::ServerWriteReactor<::switchyard::v1::GenerateResponse> {
+class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   using OnFinish = std::function<void(const grpc::Status&)>;
   GenerateReactor(Engine& engine, std::string request_id, std::function<bool()> draining, OnFinish on_finish)
@@ -43,8 +44,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<::switchyard::v1::
   OnFinish on_finish_;
 
   std::mutex mu_;
-  std::deque<::switchyard::v1::GenerateResponse> pending_;
-  ::switchyard::v1::GenerateResponse in_flight_;
+  std::deque<grpc::ByteBuffer> pending_;  // serialized GenerateResponse messages
+  grpc::ByteBuffer in_flight_;
   bool writing_ = false;
   bool broken_ = false;        // a write failed: the client is gone
   bool cancelled_ = false;     // OnCancel ran

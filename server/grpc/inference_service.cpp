@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include "kernels/dtype.h"
 #include "server/grpc/generate_reactor.h"
 #include "server/grpc/request_conversion.h"
@@ -22,6 +24,19 @@ Clock::time_point engine_deadline(const grpc::CallbackServerContext* ctx) {
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(left);
 }
 
+// Parses a raw request; protobuf refuses invalid UTF-8 in string fields (and malformed bytes).
+template <class Message>
+bool parse_request(const grpc::ByteBuffer* bytes, Message& msg) {
+  grpc::ByteBuffer copy(*bytes);  // Deserialize consumes its input
+  return grpc::SerializationTraits<Message>::Deserialize(&copy, &msg).ok();
+}
+
+grpc::Status unparsable(const char* type) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      std::string("request: not a valid ") + type +
+                          " (a string field holds invalid UTF-8, or the bytes are malformed)");
+}
+
 std::string request_id_of(const std::string& client_id) {
   static std::atomic<uint64_t> next{1};
   return client_id.empty() ? "req-" + std::to_string(next.fetch_add(1)) : client_id;
@@ -36,11 +51,18 @@ grpc::ServerUnaryReactor* InferenceService::finish_unary(grpc::CallbackServerCon
   return reactor;
 }
 
-grpc::ServerWriteReactor<pb::GenerateResponse>* InferenceService::Generate(grpc::CallbackServerContext* ctx,
-                                                                           const pb::GenerateRequest* req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Generate(grpc::CallbackServerContext* ctx,
+                                                                       const grpc::ByteBuffer* request) {
+  pb::GenerateRequest parsed;
+  const bool ok = parse_request(request, parsed);
+  const pb::GenerateRequest* req = &parsed;
   const std::string request_id = request_id_of(req->request_id());
   auto* reactor = new GenerateReactor(*model_.engine, request_id, [this] { return draining(); },
                                       [this](const grpc::Status& s) { counters_.count(s.error_code()); });
+  if (!ok) {
+    reactor->reject(unparsable("GenerateRequest"));
+    return reactor;
+  }
   if (draining()) {
     reactor->reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     return reactor;
@@ -66,11 +88,18 @@ grpc::ServerWriteReactor<pb::GenerateResponse>* InferenceService::Generate(grpc:
   return reactor;
 }
 
-grpc::ServerWriteReactor<pb::GenerateResponse>* InferenceService::Chat(grpc::CallbackServerContext* ctx,
-                                                                       const pb::ChatRequest* req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Chat(grpc::CallbackServerContext* ctx,
+                                                                   const grpc::ByteBuffer* request) {
+  pb::ChatRequest parsed;
+  const bool ok = parse_request(request, parsed);
+  const pb::ChatRequest* req = &parsed;
   const std::string request_id = request_id_of(req->request_id());
   auto* reactor = new GenerateReactor(*model_.engine, request_id, [this] { return draining(); },
                                       [this](const grpc::Status& s) { counters_.count(s.error_code()); });
+  if (!ok) {
+    reactor->reject(unparsable("ChatRequest"));
+    return reactor;
+  }
   if (draining()) {
     reactor->reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     return reactor;

@@ -3,6 +3,9 @@
 // Order of checks for a generation: draining (UNAVAILABLE) -> fields (INVALID_ARGUMENT) ->
 // queue slot (RESOURCE_EXHAUSTED, before any tokenizing) -> tokenize/template -> engine
 // admission (INVALID_ARGUMENT when it can never fit).
+// Generate and Chat take their requests as raw bytes and parse them here: protobuf refuses a
+// string field with invalid UTF-8, and gRPC would answer that with UNIMPLEMENTED; parsing it
+// ourselves turns it into INVALID_ARGUMENT like every other bad input.
 #pragma once
 
 #include <array>
@@ -22,7 +25,10 @@ struct ServiceCounters {
   }
 };
 
-class InferenceService final : public ::switchyard::v1::Inference::CallbackService {
+using InferenceServiceBase = ::switchyard::v1::Inference::WithRawCallbackMethod_Generate<
+    ::switchyard::v1::Inference::WithRawCallbackMethod_Chat<::switchyard::v1::Inference::CallbackService>>;
+
+class InferenceService final : public InferenceServiceBase {
  public:
   InferenceService(ServedModel& model, ServiceCounters& counters) : model_(model), counters_(counters) {}
 
@@ -30,10 +36,11 @@ class InferenceService final : public ::switchyard::v1::Inference::CallbackServi
   void start_draining() { draining_.store(true); }
   bool draining() const { return draining_.load(); }
 
-  grpc::ServerWriteReactor<::switchyard::v1::GenerateResponse>* Generate(
-      grpc::CallbackServerContext* ctx, const ::switchyard::v1::GenerateRequest* req) override;
-  grpc::ServerWriteReactor<::switchyard::v1::GenerateResponse>* Chat(
-      grpc::CallbackServerContext* ctx, const ::switchyard::v1::ChatRequest* req) override;
+  // request: a serialized GenerateRequest / ChatRequest; the stream carries GenerateResponse.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* ctx,
+                                                       const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Chat(grpc::CallbackServerContext* ctx,
+                                                   const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx, const ::switchyard::v1::TokenizeRequest* req,
                                      ::switchyard::v1::TokenizeResponse* resp) override;
   grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* ctx, const ::switchyard::v1::DetokenizeRequest* req,

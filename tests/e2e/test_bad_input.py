@@ -100,13 +100,16 @@ class BadInput(unittest.TestCase):
         self.assert_status(lambda: self.server.stub.Detokenize(pb.DetokenizeRequest(token_ids=[1, 9999])),
                            grpc.StatusCode.INVALID_ARGUMENT, "token_ids[1]")
 
-    def test_invalid_utf8_is_refused(self):
-        # No generated client can send it; hand-encode GenerateRequest{text = b"\xff\xfe"}.
-        raw = self.server.channel.unary_stream("/switchyard.v1.Inference/Generate",
-                                               request_serializer=lambda x: x, response_deserializer=lambda x: x)
-        with self.assertRaises(grpc.RpcError) as ctx:
-            list(raw(b"\x12\x02\xff\xfe", timeout=10))
-        self.assertNotEqual(ctx.exception.code(), grpc.StatusCode.OK)
+    def test_invalid_utf8_is_invalid_argument(self):
+        # No generated client can send it; hand-encode the requests with text b"\xff\xfe".
+        for method, raw_request in [("Generate", b"\x12\x02\xff\xfe"),                       # text
+                                    ("Chat", b"\x12\x0b\x0a\x04user\x12\x03a\xffb")]:  # messages[0].content
+            with self.subTest(method):
+                raw = self.server.channel.unary_stream(f"/switchyard.v1.Inference/{method}",
+                                                       request_serializer=lambda x: x,
+                                                       response_deserializer=lambda x: x)
+                self.assert_status(lambda: list(raw(raw_request, timeout=10)), grpc.StatusCode.INVALID_ARGUMENT,
+                                   "request")
         self.assert_serving()
 
     def test_full_queue_is_resource_exhausted(self):
