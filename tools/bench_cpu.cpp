@@ -16,6 +16,8 @@
 //
 //   bench_cpu --model /work/bench-models/qwen3moe-bench-bf16 [--int8] [--prefill 512]
 //             [--decode 64] [--stream-gib 2]
+// On a shared machine run it with OMP_WAIT_POLICY=passive: spinning OpenMP barriers whose
+// partner thread is descheduled cost decode several times its speed (docs/perf/cpu.md).
 #include <omp.h>
 
 #include <algorithm>
@@ -303,6 +305,7 @@ int main_impl(int argc, char** argv) {
 }  // namespace sy
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are taken, also in a log file
   try {
     return sy::main_impl(argc, argv);
   } catch (const std::exception& e) {
