@@ -136,6 +136,7 @@ int run(int argc, char** argv) {
       return 0;
     }
     executor = ep_executor;
+    served.expert_parallel = ep_executor;
   } else {
     executor = std::make_shared<ModelRunner>(model, KvCacheGeometry{num_blocks, o.block_size});
   }

@@ -5,6 +5,7 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 
 #include "kernels/dtype.h"
+#include "server/grpc/expert_parallel_info.h"
 #include "server/grpc/generate_reactor.h"
 #include "server/grpc/request_conversion.h"
 
@@ -191,6 +192,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
   resp->set_requests_queued(m.requests_queued);
   resp->set_sequences_running(m.seqs_running);
   resp->set_sequences_waiting(m.seqs_waiting);
+  if (model_.expert_parallel) fill_expert_parallel_info(model_, bytes, resp->mutable_expert_parallel());
   return finish_unary(ctx, grpc::Status::OK);
 }
 
@@ -212,6 +214,7 @@ grpc::ServerUnaryReactor* InferenceService::GetRoutingStats(grpc::CallbackServer
     fill(out->mutable_total(), l.total);
     fill(out->mutable_window(), l.window);
   }
+  if (model_.expert_parallel) fill_rank_loads(model_, resp);
   return finish_unary(ctx, grpc::Status::OK);
 }
 

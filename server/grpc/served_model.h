@@ -13,6 +13,10 @@
 #include "engine/serving/request_validation.h"
 #include "engine/tokenizer/tokenizer.h"
 
+namespace sy {
+class ExpertParallelExecutor;
+}
+
 namespace sy::server {
 
 struct ServedModel {
@@ -24,6 +28,8 @@ struct ServedModel {
   WeightStats weight_stats;
   RequestLimits limits;
   Engine* engine = nullptr;
+  // Rank 0's executor under --expert-parallel (placement, per-rank traffic); null otherwise.
+  std::shared_ptr<const ExpertParallelExecutor> expert_parallel;
 };
 
 }  // namespace sy::server

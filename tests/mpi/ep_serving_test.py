@@ -89,7 +89,8 @@ def main():
             with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
                 results = list(pool.map(lambda p: greedy(pb2, stub, p, 12), prompts))
             stats = stub.GetRoutingStats(pb2.GetRoutingStatsRequest())
-            return results, stats
+            info = stub.GetModelInfo(pb2.GetModelInfoRequest())
+            return results, (stats, info)
 
     single = Server([args.server] + common, env)
     try:
@@ -102,7 +103,7 @@ def main():
               "--collective-timeout-s", "4"] + common
     ep = Server(ep_cmd, env)
     try:
-        got, stats = run_all(ep.port)
+        got, (stats, info) = run_all(ep.port)
         for i, (g, w) in enumerate(zip(got, want)):
             if len(w) != 12:
                 failures.append(f"prompt {i}: single-rank server returned {len(w)} tokens, expected 12")
@@ -111,6 +112,22 @@ def main():
         print(f"{len(prompts)} concurrent greedy requests: {'identical' if not failures else 'DIFFERENT'} tokens")
         if not stats.layers:
             failures.append("GetRoutingStats returned no layers")
+        # Per-rank load: every routed row computed on some rank, shares summing to 1.
+        routed = sum(sum(l.total_counts) for l in stats.layers)
+        if len(stats.ranks) != 2 or sum(r.rows_computed for r in stats.ranks) != routed:
+            failures.append(f"GetRoutingStats ranks {list(stats.ranks)} do not account for {routed} routed rows")
+        if abs(sum(r.load_share for r in stats.ranks) - 1.0) > 1e-9:
+            failures.append("GetRoutingStats rank load shares do not sum to 1")
+        # Expert map: each MoE layer's experts all placed, memory reported per rank.
+        epi = info.expert_parallel
+        if epi.num_ranks != 2 or len(epi.weight_bytes_per_rank) != 2 or not epi.layers:
+            failures.append(f"GetModelInfo expert_parallel incomplete: {epi}")
+        for lp in epi.layers:
+            held = sorted(e for r in lp.ranks for e in r.experts)
+            if sorted(set(held)) != list(range(info.num_experts)):
+                failures.append(f"layer {lp.layer}: experts placed {held}, expected all of 0..{info.num_experts - 1}")
+        print(f"routing rows per rank {[r.rows_computed for r in stats.ranks]}, "
+              f"weight bytes per rank {list(epi.weight_bytes_per_rank)}")
         if "expert parallelism: rank 1 of 2" not in ep.output():
             failures.append("rank 1 did not report its share of the experts")
         t0 = time.monotonic()
