@@ -104,7 +104,14 @@ int run(int argc, char** argv) {
   ServedModel served;
   served.device = o.device;
   served.id = o.served_model_name.empty() ? std::filesystem::path(o.model).filename().string() : o.served_model_name;
-  std::shared_ptr<Model> model = ep_job ? ep_job->load_shard(o.model, *backend) : load_model(o.model, *backend);
+  // Device backends plan memory before loading: refused with the shortfall named if it does not fit.
+  const MemoryPlanOptions plan_options{.kv_share = o.kv_cache_share,
+                                       .max_tokens_per_step = std::max(o.max_num_batched_tokens, o.max_num_seqs),
+                                       .max_seqs_per_step = o.max_num_seqs,
+                                       .block_size = o.block_size};
+  std::shared_ptr<Model> model =
+      ep_job ? ep_job->load_shard(o.model, *backend) : load_model(o.model, *backend, {}, plan_options);
+  if (model->memory_plan) spdlog::info("memory plan on {}: {}", o.device, model->memory_plan->summary());
   served.model = model;
   served.tokenizer = Tokenizer::from_model_dir(o.model);
   try {
@@ -125,7 +132,9 @@ int run(int argc, char** argv) {
   cfg.eos_token_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
   cfg.routing_window = std::chrono::milliseconds(static_cast<int64_t>(o.routing_window_s * 1000));
   const int blocks_per_seq = (max_model_len + o.block_size - 1) / o.block_size;
-  const int num_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : o.max_num_seqs * blocks_per_seq;
+  int num_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : o.max_num_seqs * blocks_per_seq;
+  if (o.num_kv_blocks == 0 && model->memory_plan)
+    num_blocks = static_cast<int>(std::min<int64_t>(model->memory_plan->kv_blocks, INT32_MAX));
   std::shared_ptr<ModelExecutor> executor;
   std::shared_ptr<ExpertParallelExecutor> ep_executor;
   if (ep_job) {

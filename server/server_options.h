@@ -16,7 +16,8 @@ struct ServerOptions {
   int port = 50051;
   int admin_port = 9090;           // /metrics, /health, /ready; 0: off
   int block_size = 16;
-  int num_kv_blocks = 0;           // 0: enough for max-num-seqs sequences of max-model-len
+  int num_kv_blocks = 0;           // 0: from the device memory plan, or (CPU) enough for max-num-seqs sequences
+  double kv_cache_share = 0.9;     // device backends: share of memory left after weights/activations for KV
   int max_num_seqs = 64;
   int max_num_batched_tokens = 2048;
   int max_model_len = 0;           // 0: the model's context length

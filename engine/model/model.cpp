@@ -7,7 +7,8 @@
 
 namespace sy {
 
-std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, const ExpertSelector& experts) {
+std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, const ExpertSelector& experts,
+                                  const MemoryPlanOptions& plan_options) {
   auto m = std::make_shared<Model>();
   m->dir = dir;
   m->backend = &backend;
@@ -16,6 +17,14 @@ std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
   // The activation dtype follows the checkpoint: config's dtype when given, else the embedding's.
   if (!m->config.dtype_given)
     if (const TensorInfo* embed = ckpt.find("model.embed_tokens.weight")) m->config.dtype = embed->dtype;
+  // Plan before a byte is copied. (An expert-parallel shard holds only its share of the
+  // experts, which the whole-model plan would overcount: shards are not planned here.)
+  if (!backend.host_accessible() && !experts) {
+    const TensorInfo* embed = ckpt.find("model.embed_tokens.weight");
+    const DType weight_dtype = embed ? embed->dtype : m->config.dtype;
+    m->memory_plan = plan_memory(memory_plan_model(m->config, weight_dtype, plan_options), backend.free_memory(),
+                                 plan_options.kv_share);
+  }
   m->weights = load_weights(m->config, ckpt, backend, experts);
   m->stats = weight_stats(m->config, ckpt);
   RopeTable rope = make_rope_table(m->config);

@@ -31,7 +31,10 @@ struct Model {
 // tensor or key that is wrong.
 // `experts`, when set, picks the routed experts each MoE layer loads (expert parallelism: a
 // rank's share); every other weight is loaded whole.
+// On a device backend (not host-accessible) loading one whole model, the memory plan is
+// computed first from `plan_options` and loading is refused, naming the shortfall, when the
+// model does not fit.
 std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend,
-                                  const ExpertSelector& experts = {});
+                                  const ExpertSelector& experts = {}, const MemoryPlanOptions& plan_options = {});
 
 }  // namespace sy

@@ -193,6 +193,15 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
   resp->set_sequences_running(m.seqs_running);
   resp->set_sequences_waiting(m.seqs_waiting);
   if (model_.expert_parallel) fill_expert_parallel_info(model_, bytes, resp->mutable_expert_parallel());
+  if (const auto& plan = model_.model->memory_plan) {
+    pb::DeviceMemoryPlan* out = resp->mutable_memory_plan();
+    out->set_free_bytes(plan->free_bytes);
+    out->set_weight_bytes(plan->weight_bytes);
+    out->set_activation_bytes(plan->activation_bytes);
+    out->set_workspace_bytes(plan->workspace_bytes);
+    out->set_kv_cache_bytes(plan->kv_cache_bytes);
+    out->set_kv_blocks(plan->kv_blocks);
+  }
   return finish_unary(ctx, grpc::Status::OK);
 }
 

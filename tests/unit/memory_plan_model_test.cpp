@@ -6,7 +6,9 @@
 
 #include "engine/io/safetensors.h"
 #include "engine/model/memory_plan_model.h"
+#include "engine/model/model.h"
 #include "engine/model/weights.h"
+#include "engine/backend/backend.h"
 
 namespace {
 
@@ -28,6 +30,68 @@ TEST(MemoryPlanModel, RefusesWhenTheWeightsDoNotFit) {
   EXPECT_THROW(sy::plan_memory(m, 1000, 0.9), std::runtime_error);
   sy::MemoryPlan plan = sy::plan_memory(m, size_t(1) << 30, 0.9);
   EXPECT_GT(plan.kv_blocks, 0);
+}
+
+}  // namespace
+
+namespace {
+
+// A CPU backend that calls itself a device with a chosen amount of free memory, so load_model
+// takes its device path (plan before loading).
+class SmallDevice final : public sy::Backend {
+ public:
+  explicit SmallDevice(size_t free) : in_(sy::make_cpu_backend()), free_(free) {}
+  std::string name() const override { return "small-device"; }
+  bool host_accessible() const override { return false; }
+  void* allocate(size_t b) override { return in_->allocate(b); }
+  void deallocate(void* p) override { in_->deallocate(p); }
+  void copy_from_host(void* d, const void* s, size_t n) override { in_->copy_from_host(d, s, n); }
+  void copy_to_host(void* d, const void* s, size_t n) override { in_->copy_to_host(d, s, n); }
+  void copy(void* d, const void* s, size_t n) override { in_->copy(d, s, n); }
+  void fill_zero(void* p, size_t n) override { in_->fill_zero(p, n); }
+  void synchronize() override {}
+  size_t free_memory() const override { return free_; }
+  size_t total_memory() const override { return free_; }
+#define SY_FORWARD(op, Args) \
+  void op(const sy::Args& a) override { in_->op(a); }
+  SY_FORWARD(linear, LinearArgs)
+  SY_FORWARD(rms_norm, RmsNormArgs)
+  SY_FORWARD(rope, RopeArgs)
+  SY_FORWARD(kv_cache_write, KvCacheWriteArgs)
+  SY_FORWARD(paged_attention, PagedAttentionArgs)
+  SY_FORWARD(embedding, EmbeddingArgs)
+  SY_FORWARD(add, AddArgs)
+  SY_FORWARD(gated_add, GatedAddArgs)
+  SY_FORWARD(convert, ConvertArgs)
+  SY_FORWARD(glu, GluArgs)
+  SY_FORWARD(route, RouterArgs)
+  SY_FORWARD(moe_align, MoeAlignArgs)
+  SY_FORWARD(moe_permute, PermuteArgs)
+  SY_FORWARD(moe_combine, CombineArgs)
+  SY_FORWARD(grouped_gemm, GroupedGemmArgs)
+#undef SY_FORWARD
+
+ private:
+  std::unique_ptr<sy::Backend> in_;
+  size_t free_;
+};
+
+TEST(LoadModel, DeviceBackendsArePlannedBeforeLoading) {
+  const auto dir = std::filesystem::path(SY_TEST_DATA_DIR) / "models" / "qwen3moe-bf16";
+  SmallDevice tiny(4096);
+  try {
+    sy::load_model(dir, tiny);
+    FAIL() << "a 4 KiB device cannot hold the model";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not enough device memory"), std::string::npos) << e.what();
+  }
+  SmallDevice roomy(size_t(1) << 30);
+  auto model = sy::load_model(dir, roomy, {}, {.kv_share = 0.5, .max_tokens_per_step = 64, .block_size = 16});
+  ASSERT_TRUE(model->memory_plan.has_value());
+  EXPECT_GT(model->memory_plan->kv_blocks, 0);
+  EXPECT_EQ(model->memory_plan->free_bytes, size_t(1) << 30);
+  auto be = sy::make_cpu_backend();
+  EXPECT_FALSE(sy::load_model(dir, *be)->memory_plan.has_value());  // host RAM is not planned
 }
 
 }  // namespace
