@@ -189,14 +189,6 @@ class SequenceDecoder final : public Decoder {
   std::vector<std::unique_ptr<Decoder>> parts_;
 };
 
-char32_t single_char(const std::string& s, const std::string& path) {
-  size_t pos = 0;
-  if (s.empty() || !is_valid_utf8(s)) throw FormatError(path, "expected a single character");
-  const char32_t cp = next_code_point(s, pos);
-  if (pos != s.size()) throw FormatError(path, "expected a single character");
-  return cp;
-}
-
 }  // namespace
 
 std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& path) {

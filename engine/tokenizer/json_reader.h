@@ -90,6 +90,9 @@ inline std::string component_type(const json& j, const std::string& path) {
   return as_string(require_member(j, path, "type"), child_path(path, "type"));
 }
 
+// A string holding exactly one Unicode character (Metaspace replacement, Strip content, ...).
+char32_t single_char(const std::string& s, const std::string& path);
+
 // A {"String": "..."} or {"Regex": "..."} pattern. Returns a PCRE2 pattern.
 std::string pattern_to_regex(const json& j, const std::string& path);
 

@@ -239,14 +239,6 @@ class SequencePreTokenizer final : public PreTokenizer {
   std::vector<std::unique_ptr<PreTokenizer>> parts_;
 };
 
-char32_t single_char(const std::string& s, const std::string& path) {
-  size_t pos = 0;
-  if (s.empty() || !is_valid_utf8(s)) throw FormatError(path, "expected a single character");
-  const char32_t cp = next_code_point(s, pos);
-  if (pos != s.size()) throw FormatError(path, "expected a single character");
-  return cp;
-}
-
 }  // namespace
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::string& path) {
