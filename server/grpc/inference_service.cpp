@@ -43,6 +43,36 @@ std::string request_id_of(const std::string& client_id) {
   return client_id.empty() ? "req-" + std::to_string(next.fetch_add(1)) : client_id;
 }
 
+// The shared tail of Generate and Chat, in the documented order: field errors
+// (INVALID_ARGUMENT), a queue slot (RESOURCE_EXHAUSTED, before any tokenizing), the prompt
+// tokens (tokenizer / chat template), then the engine.
+template <typename Request>
+GenerateReactor* admit_stream(GenerateReactor* reactor, const grpc::CallbackServerContext* ctx, const ServedModel& model,
+                              const std::string& request_id, const Request& req,
+                              const std::optional<FieldError>& field_error,
+                              std::optional<FieldError> (*prompt_tokens)(const Request&, const ServedModel&,
+                                                                         std::vector<int32_t>&)) {
+  if (field_error) {
+    reactor->reject(invalid(*field_error));
+    return reactor;
+  }
+  std::optional<Engine::QueueSlot> slot = model.engine->reserve_queue_slot();
+  if (!slot) {
+    reactor->reject(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the waiting queue is full; retry later"));
+    return reactor;
+  }
+  RequestSpec spec;
+  spec.log_id = request_id;
+  spec.deadline = engine_deadline(ctx);
+  convert_sampling(req.sampling(), model, spec.params);
+  if (auto e = prompt_tokens(req, model, spec.prompt_token_ids)) {
+    reactor->reject(invalid(*e));
+    return reactor;
+  }
+  reactor->start(std::move(spec), std::move(*slot));
+  return reactor;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* InferenceService::finish_unary(grpc::CallbackServerContext* ctx, const grpc::Status& s) {
@@ -68,25 +98,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Generate(grpc::Cal
     reactor->reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     return reactor;
   }
-  if (auto e = check_generate_request(*req, model_)) {
-    reactor->reject(invalid(*e));
-    return reactor;
-  }
-  std::optional<Engine::QueueSlot> slot = model_.engine->reserve_queue_slot();
-  if (!slot) {
-    reactor->reject(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the waiting queue is full; retry later"));
-    return reactor;
-  }
-  RequestSpec spec;
-  spec.log_id = request_id;
-  spec.deadline = engine_deadline(ctx);
-  convert_sampling(req->sampling(), model_, spec.params);
-  if (auto e = generate_prompt_tokens(*req, model_, spec.prompt_token_ids)) {
-    reactor->reject(invalid(*e));
-    return reactor;
-  }
-  reactor->start(std::move(spec), std::move(*slot));
-  return reactor;
+  return admit_stream(reactor, ctx, model_, request_id, *req, check_generate_request(*req, model_),
+                      generate_prompt_tokens);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Chat(grpc::CallbackServerContext* ctx,
@@ -110,25 +123,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Chat(grpc::Callbac
                                  "model '" + model_.id + "' has no chat template; use Generate"));
     return reactor;
   }
-  if (auto e = check_chat_request(*req, model_)) {
-    reactor->reject(invalid(*e));
-    return reactor;
-  }
-  std::optional<Engine::QueueSlot> slot = model_.engine->reserve_queue_slot();
-  if (!slot) {
-    reactor->reject(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the waiting queue is full; retry later"));
-    return reactor;
-  }
-  RequestSpec spec;
-  spec.log_id = request_id;
-  spec.deadline = engine_deadline(ctx);
-  convert_sampling(req->sampling(), model_, spec.params);
-  if (auto e = chat_prompt_tokens(*req, model_, spec.prompt_token_ids)) {
-    reactor->reject(invalid(*e));
-    return reactor;
-  }
-  reactor->start(std::move(spec), std::move(*slot));
-  return reactor;
+  return admit_stream(reactor, ctx, model_, request_id, *req, check_chat_request(*req, model_), chat_prompt_tokens);
 }
 
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* ctx, const pb::TokenizeRequest* req,
