@@ -18,11 +18,10 @@ T* upload(Backend& be, ScratchArena& arena, const char* name, const std::vector<
 }
 
 bool is_pure_decode(const ForwardBatch& b) {
-  if (b.num_tokens() != b.num_seqs()) return false;
-  for (int s = 0; s < b.num_seqs(); ++s)
-    if (b.query_start[s + 1] - b.query_start[s] != 1 || b.logits_indices.size() != size_t(b.num_seqs())) return false;
-  for (int s = 0; s < b.num_seqs(); ++s)
-    if (b.logits_indices[s] != s) return false;
+  const int n = b.num_seqs();
+  if (b.num_tokens() != n || b.logits_indices.size() != size_t(n)) return false;
+  for (int s = 0; s < n; ++s)
+    if (b.query_start[s + 1] - b.query_start[s] != 1 || b.logits_indices[s] != s) return false;
   return true;
 }
 
