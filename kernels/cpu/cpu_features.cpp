@@ -46,7 +46,7 @@ Isa best_isa() {
     isa = Isa::kAvx512;
   if (const char* cap = std::getenv("SWITCHYARD_CPU_ISA")) {
     Isa want = Isa::kAvx512;
-    if (!std::strcmp(cap, "scalar")) want = Isa::kScalar;
+    if (!std::strcmp(cap, "scalar") || !std::strcmp(cap, "ref")) want = Isa::kScalar;
     else if (!std::strcmp(cap, "avx2")) want = Isa::kAvx2;
     if (want < isa) isa = want;
   }

@@ -1,5 +1,6 @@
 // Which SIMD paths this CPU can run; kernels pick their fastest path from this at run time.
-// SWITCHYARD_CPU_ISA=scalar|avx2|avx512 caps the choice (tests run every path this way).
+// SWITCHYARD_CPU_ISA=scalar|avx2|avx512 caps the choice (tests run every path this way);
+// "ref" is accepted as a synonym of scalar (the reference kernels).
 #pragma once
 
 namespace sy::cpu {
