@@ -4,6 +4,12 @@
 // kernels/cpu/*_ref.cpp:
 //   linear, grouped_gemm   avx512 (bf16·bf16 vdpbf16ps, int8 VNNI) → avx2 (reference-order
 //                          FMA, bit-identical to ref; int8) → ref (int8: pack.h's scalar kernel)
+//   rms_norm, rope (rotate-half), paged_attention, route (not group-limited), add, gated_add,
+//   convert, embedding, moe_combine
+//                          avx512 → avx2 → ref, all bit-identical to ref (*_simd.h)
+//   glu                    avx512 → avx2 → ref; the SIMD paths use a vector exp (within one
+//                          ulp of the dtype of ref, elementwise_simd.h)
+//   kv_cache_write, moe_align, moe_permute: the reference (memcpy / counting sort)
 #include <stdexcept>
 #include <string>
 
@@ -92,19 +98,35 @@ void linear(const LinearArgs& a) {
   int8_segment(a.x, a.x_dtype, ldx, a.y, a.y_dtype, ldy, a.bias, a.w_dtype, a.m, a.packed, 0);
 }
 
-void rms_norm(const RmsNormArgs& a) { ref::rms_norm(a); }
-void rope(const RopeArgs& a) { ref::rope(a); }
+// The small ops: the AVX-512 path, else the AVX2 path, else (or when a path declines the
+// arguments) the reference, which also reports invalid arguments.
+template <class Args>
+void run_small_op(const Args& a, bool (*avx512_path)(const Args&), bool (*avx2_path)(const Args&),
+                  void (*reference)(const Args&)) {
+  const Isa isa = active_isa();
+  if (isa >= Isa::kAvx512 && avx512_path(a)) return;
+  if (isa >= Isa::kAvx2 && avx2_path(a)) return;
+  reference(a);
+}
+
+void rms_norm(const RmsNormArgs& a) { run_small_op(a, avx512::try_rms_norm, avx2::try_rms_norm, ref::rms_norm); }
+void rope(const RopeArgs& a) { run_small_op(a, avx512::try_rope, avx2::try_rope, ref::rope); }
 void kv_cache_write(const KvCacheWriteArgs& a) { ref::kv_cache_write(a); }
-void paged_attention(const PagedAttentionArgs& a) { ref::paged_attention(a); }
-void embedding(const EmbeddingArgs& a) { ref::embedding(a); }
-void add(const AddArgs& a) { ref::add(a); }
-void gated_add(const GatedAddArgs& a) { ref::gated_add(a); }
-void convert(const ConvertArgs& a) { ref::convert(a); }
-void glu(const GluArgs& a) { ref::glu(a); }
-void route(const RouterArgs& a) { ref::route(a); }
+void paged_attention(const PagedAttentionArgs& a) {
+  run_small_op(a, avx512::try_paged_attention, avx2::try_paged_attention, ref::paged_attention);
+}
+void embedding(const EmbeddingArgs& a) { run_small_op(a, avx512::try_embedding, avx2::try_embedding, ref::embedding); }
+void add(const AddArgs& a) { run_small_op(a, avx512::try_add, avx2::try_add, ref::add); }
+void gated_add(const GatedAddArgs& a) { run_small_op(a, avx512::try_gated_add, avx2::try_gated_add, ref::gated_add); }
+void convert(const ConvertArgs& a) { run_small_op(a, avx512::try_convert, avx2::try_convert, ref::convert); }
+void glu(const GluArgs& a) { run_small_op(a, avx512::try_glu, avx2::try_glu, ref::glu); }
+void route(const RouterArgs& a) { run_small_op(a, avx512::try_route, avx2::try_route, ref::route); }
 void moe_align(const MoeAlignArgs& a) { ref::moe_align(a); }
 void moe_permute(const PermuteArgs& a) { ref::moe_permute(a); }
-void moe_combine(const CombineArgs& a) { ref::moe_combine(a); }
+void moe_combine(const CombineArgs& a) {
+  run_small_op(a, avx512::try_moe_combine, avx2::try_moe_combine, ref::moe_combine);
+}
+
 void grouped_gemm(const GroupedGemmArgs& a) {
   validate(a);
   if (a.num_experts == 0 || a.n == 0 || a.total_rows == 0) return;

@@ -1,0 +1,9 @@
+// AVX2 + FMA + F16C (8 fp32 lanes) RMSNorm: norm_simd.h compiled with this file's -m flags.
+#include "kernels/cpu/norm_simd.h"
+#include "kernels/cpu/simd_kernels.h"
+
+namespace sy::cpu::avx2 {
+
+bool try_rms_norm(const RmsNormArgs& a) { return simd::rms_norm(a); }
+
+}  // namespace sy::cpu::avx2
