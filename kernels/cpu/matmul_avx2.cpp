@@ -113,7 +113,7 @@ struct Int8Kernel {
   const MatmulProblem& p;
   const simd::QuantizedRows& xq;
   const void* x_row(int64_t r) const { return xq.q.data() + r * xq.k_pad; }
-  const void* w_row(int e, int64_t c) const { return p.packed->expert_quants(e) + c * p.packed->k_pad; }
+  const void* w_row(int e, int64_t c) const { return p.packed->channel(e, c); }
   float finish(float v, int e, int64_t c) const { return v * p.packed->expert_scales(e)[c]; }
 
   template <int MR>
@@ -133,14 +133,15 @@ struct Int8Kernel {
         for (int j = 0; j < 4; ++j) dot[i][j] = _mm256_setzero_si256();
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
-        const int64_t off = g * kInt8Group + h * 32;
+        const int64_t w_off = g * kInt8GroupStride + h * 32, x_off = g * kInt8Group + h * 32;
         __m256i w[4];
 #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j)  // stored q + 128: xor 0x80 gives the signed q
-          w[j] = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(static_cast<const uint8_t*>(wr[j]) + off)), offset);
+          w[j] = _mm256_xor_si256(
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(static_cast<const uint8_t*>(wr[j]) + w_off)), offset);
 #pragma GCC unroll 2
         for (int i = 0; i < MR; ++i) {
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const int8_t*>(xr[i]) + off));
+          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const int8_t*>(xr[i]) + x_off));
           const __m256i x_abs = _mm256_abs_epi8(x);
 #pragma GCC unroll 4
           for (int j = 0; j < 4; ++j) {
@@ -184,10 +185,8 @@ bool run(const MatmulProblem& p) {
     // mean each worker's own, empty, buffer.
     static thread_local simd::QuantizedRows caller_rows;
     simd::QuantizedRows& xq = caller_rows;
-    xq.resize(p.total_rows, p.packed->k_pad);
     Int8Kernel kern{p, xq};
-    simd::run_matmul(p, [&xq, &p](int t, int nt) { xq.fill(p, t, nt); },
-                     [&](const WorkItem& it) { simd::run_item<2>(p, it, kern); });
+    simd::run_int8_matmul(p, xq, quantize_activation_row, [&](const WorkItem& it) { simd::run_item<2>(p, it, kern); });
     return true;
   }
   if (!is_float(p.w_dtype)) return false;

@@ -10,6 +10,8 @@
 // (and vdpbf16ps treats bf16 subnormals as zero).
 #include <immintrin.h>
 
+#include <algorithm>
+
 // GCC 12 reports its own _mm512_undefined_* self-initialisation inside the widening intrinsics
 // as "may be used uninitialized"; the warning is about the header, not this code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -44,7 +46,11 @@ struct Bf16DotKernel {
     for (; kk + 32 <= k; kk += 32) {
       __m512bh w[4];
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) w[j] = (__m512bh)_mm512_loadu_si512(static_cast<const uint16_t*>(wr[j]) + kk);
+      for (int j = 0; j < 4; ++j) {
+        const uint16_t* chunk = static_cast<const uint16_t*>(wr[j]) + kk;
+        _mm_prefetch(reinterpret_cast<const char*>(chunk + 4 * k), _MM_HINT_T0);
+        w[j] = (__m512bh)_mm512_loadu_si512(chunk);
+      }
 #pragma GCC unroll 4
       for (int i = 0; i < MR; ++i) {
         const __m512bh x = (__m512bh)_mm512_loadu_si512(static_cast<const uint16_t*>(xr[i]) + kk);
@@ -66,12 +72,65 @@ struct Bf16DotKernel {
   }
 };
 
+// 16 elements [i, i + 16) of x widened to fp32; lanes at or past `end` read nothing and are 0.
+__m512 load16(const void* x, DType dtype, int64_t i, int64_t end) {
+  const int64_t count = std::max<int64_t>(0, std::min<int64_t>(16, end - i));
+  const __mmask16 m = __mmask16((1u << count) - 1);
+  switch (dtype) {
+    case DType::kF32: return _mm512_maskz_loadu_ps(m, static_cast<const float*>(x) + i);
+    case DType::kBF16: {
+      const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(x) + i);
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    default: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(x) + i));
+  }
+}
+
+// pack.cpp's quantize_activation_row with AVX-512, producing the same integers and scales: per
+// element the same float operations (|x| maximum, one multiply by 127 / amax, round half to
+// even, clamp to ±127), and the VNNI correction −128·Σ4 from vpdpbusd on a vector of 128s.
+}  // namespace
+
+void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q, float* group_scales,
+                             int32_t* neg_sum4) {
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  const __m512i u8_128 = _mm512_set1_epi8(char(0x80));
+  for (int64_t g0 = 0; g0 < k_pad; g0 += kInt8Group) {
+    __m512 v[4];
+    __m512 amax = _mm512_setzero_ps();
+    for (int j = 0; j < 4; ++j) {
+      v[j] = load16(x, dtype, g0 + 16 * j, k);
+      amax = _mm512_max_ps(amax, _mm512_andnot_ps(sign, v[j]));
+    }
+    const float a = _mm512_reduce_max_ps(amax);
+    const __m512 inv = _mm512_set1_ps(a > 0.0f ? 127.0f / a : 0.0f);
+    group_scales[g0 / kInt8Group] = a / 127.0f;
+    __m512i packed = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      __m512i iq = _mm512_cvtps_epi32(_mm512_mul_ps(v[j], inv));  // round half to even (MXCSR default)
+      iq = _mm512_min_epi32(_mm512_max_epi32(iq, lo), hi);
+      packed = _mm512_inserti32x4(packed, _mm512_cvtepi32_epi8(iq), j);
+    }
+    _mm512_storeu_si512(q + g0, packed);
+    const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u8_128, packed);  // 128·Σ4 q
+    _mm512_storeu_si512(neg_sum4 + g0 / 4, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+  }
+}
+
+namespace {
+
+// How far ahead of the weight stream to prefetch: a tile of 4 channels is one sequential
+// stream (pack.h), but rows of a few KiB end before the hardware prefetcher has ramped up;
+// the hint took decode from 44 to 55 tok/s on the bench model (docs/perf/cpu.md).
+constexpr int64_t kPrefetchBytes = 4096;
+
 // int8 per-channel weights · dynamically quantised activations (pack.h).
 struct Int8Kernel {
   const MatmulProblem& p;
   const simd::QuantizedRows& xq;
   const void* x_row(int64_t r) const { return xq.q.data() + r * xq.k_pad; }
-  const void* w_row(int e, int64_t c) const { return p.packed->expert_quants(e) + c * p.packed->k_pad; }
+  const void* w_row(int e, int64_t c) const { return p.packed->channel(e, c); }
   float finish(float v, int e, int64_t c) const { return v * p.packed->expert_scales(e)[c]; }
 
   template <int MR>
@@ -92,7 +151,11 @@ struct Int8Kernel {
     for (int64_t g = 0; g < groups; ++g) {
       __m512i w[4];
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) w[j] = _mm512_load_si512(static_cast<const uint8_t*>(wr[j]) + g * kInt8Group);
+      for (int j = 0; j < 4; ++j) {
+        const uint8_t* chunk = static_cast<const uint8_t*>(wr[j]) + g * kInt8GroupStride;
+        _mm_prefetch(reinterpret_cast<const char*>(chunk + kPrefetchBytes), _MM_HINT_T0);
+        w[j] = _mm512_load_si512(chunk);
+      }
 #pragma GCC unroll 4
       for (int i = 0; i < MR; ++i) {
         const __m512i x = _mm512_loadu_si512(static_cast<const int8_t*>(xr[i]) + g * kInt8Group);
@@ -121,10 +184,9 @@ bool run(const MatmulProblem& p) {
     // would mean each worker's own, empty, buffer.)
     static thread_local simd::QuantizedRows caller_rows;
     simd::QuantizedRows& xq = caller_rows;
-    xq.resize(p.total_rows, p.packed->k_pad);
     Int8Kernel kern{p, xq};
-    simd::run_matmul(p, [&xq, &p](int t, int nt) { xq.fill(p, t, nt); },
-                     [&](const WorkItem& it) { simd::run_item<4>(p, it, kern); });
+    simd::run_int8_matmul(p, xq, avx512::quantize_activation_row,
+                          [&](const WorkItem& it) { simd::run_item<4>(p, it, kern); });
     return true;
   }
   // bf16 · bf16 only: every other float mix runs on the AVX2 kernels, bit-identical to the reference.

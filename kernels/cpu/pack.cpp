@@ -53,26 +53,33 @@ PackedWeights quantize_weights_int8(const WeightSource& src) {
   p.n = src.n;
   p.k = src.k;
   p.k_pad = (src.k + kInt8Group - 1) / kInt8Group * kInt8Group;
-  const int64_t rows = int64_t(src.num_experts) * src.n;
-  const size_t qbytes = (size_t(rows) * size_t(p.k_pad) + 63) / 64 * 64;
+  p.n_pad = (src.n + kInt8TileRows - 1) / kInt8TileRows * kInt8TileRows;
+  const int64_t rows = int64_t(src.num_experts) * p.n_pad;
+  const size_t qbytes = size_t(rows) * size_t(p.k_pad);  // a multiple of 64
   void* mem = std::aligned_alloc(64, qbytes);
   if (!mem) throw std::runtime_error("quantize_weights_int8: cannot allocate " + std::to_string(qbytes) + " bytes");
   p.quants = {static_cast<uint8_t*>(mem), std::free};
   p.scales = std::make_unique<float[]>(size_t(rows));
+  const int64_t groups = p.k_pad / kInt8Group;
 
 #pragma omp parallel for schedule(static)
   for (int64_t g = 0; g < rows; ++g) {
-    const int e = int(g / src.n);
-    const int64_t r = g % src.n;
+    const int e = int(g / p.n_pad);
+    const int64_t r = g % p.n_pad;
+    uint8_t* out = const_cast<uint8_t*>(p.channel(e, r));
+    if (r >= src.n) {  // padding channel: q = 0, scale 0
+      for (int64_t c = 0; c < groups; ++c) std::memset(out + c * kInt8GroupStride, 128, size_t(kInt8Group));
+      p.scales[size_t(g)] = 0.0f;
+      continue;
+    }
     const void* w = src.row(e, r);
     float amax = 0.0f;
     for (int64_t i = 0; i < src.k; ++i) amax = std::max(amax, std::fabs(load_f(w, src.dtype, i)));
-    const float scale = amax / 127.0f;
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    uint8_t* q = p.quants.get() + g * p.k_pad;
-    for (int64_t i = 0; i < src.k; ++i) q[i] = uint8_t(quantize_one(load_f(w, src.dtype, i), inv) + 128);
-    std::memset(q + src.k, 128, size_t(p.k_pad - src.k));  // q = 0 in the padding
-    p.scales[size_t(g)] = scale;
+    for (int64_t i = 0; i < p.k_pad; ++i)  // q = 0 in the k padding
+      out[i / kInt8Group * kInt8GroupStride + i % kInt8Group] =
+          i < src.k ? uint8_t(quantize_one(load_f(w, src.dtype, i), inv) + 128) : uint8_t(128);
+    p.scales[size_t(g)] = amax / 127.0f;
   }
   return p;
 }
@@ -100,17 +107,17 @@ void int8_matmul_scalar(const Int8MatmulArgs& a) {
   std::vector<float> xs(static_cast<size_t>(groups));
   std::vector<int32_t> unused(size_t(p.k_pad / 4));
   const size_t xelem = dtype_size(a.x_dtype);
-  const uint8_t* wq = p.expert_quants(a.expert);
   const float* ws = p.expert_scales(a.expert);
   for (int64_t i = 0; i < a.m; ++i) {
     quantize_activation_row(static_cast<const uint8_t*>(a.x) + size_t(i * ldx) * xelem, a.x_dtype, p.k,
                             p.k_pad, xq.data(), xs.data(), unused.data());
     for (int64_t r = 0; r < p.n; ++r) {
-      const uint8_t* w = wq + r * p.k_pad;
+      const uint8_t* w = p.channel(a.expert, r);
       float acc = 0.0f;
       for (int64_t g = 0; g < groups; ++g) {
         int32_t dot = 0;
-        for (int64_t j = g * kInt8Group; j < (g + 1) * kInt8Group; ++j) dot += int32_t(xq[j]) * (int32_t(w[j]) - 128);
+        const uint8_t* chunk = w + g * kInt8GroupStride;
+        for (int64_t j = 0; j < kInt8Group; ++j) dot += int32_t(xq[g * kInt8Group + j]) * (int32_t(chunk[j]) - 128);
         acc += float(dot) * xs[g];
       }
       float v = acc * ws[r];

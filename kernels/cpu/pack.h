@@ -12,7 +12,13 @@
 // int8 format (symmetric, per output channel):
 //   scale[e, r] = max_k |w[e, r, k]| / 127;  q = round(w / scale) in [-127, 127]
 //   stored as the unsigned byte q + 128 (VNNI's vpdpbusd multiplies unsigned × signed bytes;
-//   the activations are the signed operand), rows padded with q = 0 to k_pad (multiple of 64).
+//   the activations are the signed operand), rows padded with q = 0 to k_pad (multiple of 64)
+//   and channels padded with all-zero rows (scale 0) to n_pad (multiple of 4).
+// Layout: the kernels compute 4 output channels at a time, so each run of 4 channels is stored
+// as one contiguous tile, its 64-byte chunks interleaved by k group:
+//   tile t = channels [4t, 4t+4):  [ch 4t, g 0][ch 4t+1, g 0][ch 4t+2, g 0][ch 4t+3, g 0][ch 4t, g 1]...
+// so a tile is one sequential stream of 4·k_pad bytes (decode is bandwidth-bound, and four
+// separate 2 KiB row streams ended before the hardware prefetcher ramped up).
 // Activations are quantised per row and per group of 64 along k:
 //   xs[g] = max |x[g*64 : g*64+64]| / 127;  xq = round(x / xs[g]) in [-127, 127]
 // and y[r] = scale[r] · Σ_g xs[g] · Σ_{k in g} xq[k]·q[r, k]   (+ bias[r]).
@@ -29,24 +35,33 @@ namespace sy::cpu {
 
 // k elements per activation quantisation group = one 64-byte vector of int8.
 inline constexpr int64_t kInt8Group = 64;
+// Output channels per stored tile (see the layout above).
+inline constexpr int64_t kInt8TileRows = 4;
+// Bytes from one k group of a channel to its next k group.
+inline constexpr int64_t kInt8GroupStride = kInt8TileRows * kInt8Group;
 
 enum class PackedFormat : uint8_t {
-  kInt8PerChannel,  // u8 (q + 128) [num_experts, n, k_pad] + f32 scales [num_experts, n]
+  kInt8PerChannel,  // u8 (q + 128), tiled [num_experts, n_pad / 4, k_pad / 64, 4, 64] + f32 scales [num_experts, n_pad]
 };
 
 struct PackedWeights {
   PackedFormat format = PackedFormat::kInt8PerChannel;
   int num_experts = 0;
   int64_t n = 0, k = 0;  // logical [n, k] per expert
-  int64_t k_pad = 0;     // row stride of `quants`, multiple of kInt8Group
-  // [num_experts, n, k_pad] u8, 64-byte aligned
+  int64_t k_pad = 0;     // k rounded up to a multiple of kInt8Group
+  int64_t n_pad = 0;     // n rounded up to a multiple of kInt8TileRows
+  // [num_experts, n_pad / 4, k_pad / 64, 4, 64] u8 (the tiled layout above), 64-byte aligned
   std::unique_ptr<uint8_t[], void (*)(void*)> quants{nullptr, nullptr};
-  // [num_experts, n] f32
+  // [num_experts, n_pad] f32 (0 for padding channels)
   std::unique_ptr<float[]> scales;
 
-  const uint8_t* expert_quants(int e) const { return quants.get() + int64_t(e) * n * k_pad; }
-  const float* expert_scales(int e) const { return scales.get() + int64_t(e) * n; }
-  size_t bytes() const { return size_t(num_experts) * size_t(n) * size_t(k_pad + sizeof(float)); }
+  // The 64 bytes of channel `row`, k group 0, of expert e; group g is at + g · kInt8GroupStride.
+  const uint8_t* channel(int e, int64_t row) const {
+    return quants.get() + (int64_t(e) * n_pad + row / kInt8TileRows * kInt8TileRows) * k_pad +
+           row % kInt8TileRows * kInt8Group;
+  }
+  const float* expert_scales(int e) const { return scales.get() + int64_t(e) * n_pad; }
+  size_t bytes() const { return size_t(num_experts) * size_t(n_pad) * size_t(k_pad + sizeof(float)); }
 };
 
 // Where the float weights come from: row(e, r) points at the k elements of row r of expert e.

@@ -144,15 +144,32 @@ struct QuantizedRows {
     scales.resize(size_t(rows * (kp / kInt8Group)));
     neg_sum4.resize(size_t(rows * (kp / 4)));
   }
-  // Quantise this thread's share of the rows.
-  void fill(const MatmulProblem& p, int t, int nt) {
+  // Quantise this thread's share of the rows with `quantize_row` (quantize_activation_row's
+  // signature; a SIMD version must produce the same integers).
+  template <class QuantizeRow>
+  void fill(const MatmulProblem& p, int t, int nt, QuantizeRow&& quantize_row) {
     const size_t elem = dtype_size(p.x_dtype);
     for (int64_t r = t; r < p.total_rows; r += nt)
-      quantize_activation_row(static_cast<const uint8_t*>(p.x) + size_t(r * p.ldx) * elem, p.x_dtype, p.k,
-                              k_pad, q.data() + r * k_pad, scales.data() + r * (k_pad / kInt8Group),
-                              neg_sum4.data() + r * (k_pad / 4));
+      quantize_row(static_cast<const uint8_t*>(p.x) + size_t(r * p.ldx) * elem, p.x_dtype, p.k, k_pad,
+                   q.data() + r * k_pad, scales.data() + r * (k_pad / kInt8Group), neg_sum4.data() + r * (k_pad / 4));
   }
 };
+
+// Up to this many input rows (decode) the caller quantises them before the parallel region:
+// that costs microseconds, and saves the barrier between quantising and multiplying.
+constexpr int64_t kSerialQuantizeRows = 64;
+
+// Runs the int8 matmul `chunk` over p's items after quantising p's rows into xq.
+template <class QuantizeRow, class Chunk>
+void run_int8_matmul(const MatmulProblem& p, QuantizedRows& xq, QuantizeRow&& quantize_row, Chunk&& chunk) {
+  xq.resize(p.total_rows, p.packed->k_pad);
+  if (p.total_rows <= kSerialQuantizeRows) {
+    xq.fill(p, 0, 1, quantize_row);
+    run_matmul(p, [](int, int) {}, chunk);
+  } else {
+    run_matmul(p, [&](int t, int nt) { xq.fill(p, t, nt, quantize_row); }, chunk);
+  }
+}
 
 // y[row, col] = value (+ bias), rounded to y's dtype.
 inline void store_output(const MatmulProblem& p, int expert, int64_t row, int64_t col, float value) {

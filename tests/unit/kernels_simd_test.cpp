@@ -24,6 +24,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/pack.h"
 #include "kernels/cpu/ref.h"
+#include "kernels/cpu/simd_kernels.h"
 #include "kernels/linear.h"
 #include "kernels/moe/grouped_gemm.h"
 #include "tests/unit/kernels_cpu_test_util.h"
@@ -267,12 +268,51 @@ TEST(Int8Pack, QuantizesPerChannelWithinHalfAStep) {
       float amax = 0.0f;
       for (int64_t q = 0; q < k; ++q) amax = std::max(amax, std::fabs(w.at((e * n + r) * k + q)));
       EXPECT_FLOAT_EQ(scale, amax / 127.0f);
-      const uint8_t* row = p.expert_quants(e) + r * p.k_pad;
+      const uint8_t* row = p.channel(e, r);
       for (int64_t q = 0; q < p.k_pad; ++q) {
-        const float deq = float(int(row[q]) - 128) * scale;
+        const float deq = float(int(row[q / cpu::kInt8Group * cpu::kInt8GroupStride + q % cpu::kInt8Group]) - 128) * scale;
         const float want = q < k ? w.at((e * n + r) * k + q) : 0.0f;
         EXPECT_LE(std::fabs(deq - want), 0.5f * scale + 1e-7f) << "expert " << e << " row " << r << " k " << q;
       }
+    }
+}
+
+TEST(Int8Pack, PadsChannelsToWholeTilesWithZeroScale) {
+  std::vector<float> w(6 * 8, 0.5f);
+  const cpu::PackedWeights p = cpu::quantize_weights_int8(cpu::contiguous_weights(w.data(), DType::kF32, 2, 6, 8));
+  ASSERT_EQ(p.n_pad, 8);
+  for (int e = 0; e < 2; ++e)
+    for (int64_t r = 6; r < 8; ++r) {
+      EXPECT_EQ(p.expert_scales(e)[r], 0.0f);
+      for (int64_t q = 0; q < cpu::kInt8Group; ++q) EXPECT_EQ(p.channel(e, r)[q], 128);
+    }
+  EXPECT_EQ(p.bytes(), size_t(2 * 8 * (64 + 4)));
+}
+
+// The AVX-512 activation quantiser must give the scalar one's integers and scales exactly:
+// the kernels' results on every path rest on identical integer operands.
+TEST(Int8Pack, VectorisedActivationQuantisationIsBitIdentical) {
+  if (!cpu::cpu_features().avx512_vnni || !cpu::cpu_features().avx512bw) GTEST_SKIP() << "no AVX-512 VNNI";
+  std::mt19937 rng(9);
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16})
+    for (int64_t k : {1, 63, 64, 70, 200, 2048}) {
+      const int64_t k_pad = (k + 63) / 64 * 64;
+      Tensor x = test::random_tensor(rng, t, k, -4.0f, 4.0f);
+      if (k > 10) {
+        x.set(3, 0.0f);
+        x.set(7, 1000.0f);  // an outlier: its group's scale is large
+        for (int64_t i = 0; i < std::min<int64_t>(k, 64); i += 5) x.set(i, -x.at(i));
+      }
+      if (k >= 128)
+        for (int64_t i = 64; i < 128; ++i) x.set(i, 0.0f);  // an all-zero group
+      std::vector<int8_t> q1(static_cast<size_t>(k_pad)), q2(static_cast<size_t>(k_pad), 99);
+      std::vector<float> s1(static_cast<size_t>(k_pad / 64)), s2(static_cast<size_t>(k_pad / 64), -1.0f);
+      std::vector<int32_t> n1(static_cast<size_t>(k_pad / 4)), n2(static_cast<size_t>(k_pad / 4), 7);
+      cpu::quantize_activation_row(x.data(), t, k, k_pad, q1.data(), s1.data(), n1.data());
+      cpu::avx512::quantize_activation_row(x.data(), t, k, k_pad, q2.data(), s2.data(), n2.data());
+      EXPECT_EQ(q1, q2) << test::name_of(t) << " k=" << k;
+      EXPECT_EQ(s1, s2) << test::name_of(t) << " k=" << k;
+      EXPECT_EQ(n1, n2) << test::name_of(t) << " k=" << k;
     }
 }
 
