@@ -5,6 +5,7 @@
 
 #include "engine/backend/memory_plan.h"
 #include "engine/model/config.h"
+#include "engine/model/weights.h"
 
 namespace sy {
 
@@ -15,6 +16,11 @@ struct MemoryPlanOptions {
   int64_t block_size = 16;
 };
 
-MemoryPlanModel memory_plan_model(const ModelConfig& config, DType weight_dtype, const MemoryPlanOptions& options);
+// weight_dtype: the checkpoint's float dtype. With WeightFormat::kInt8 the planner's per-element
+// weight size is 1 and extra_weight_params absorbs the rest (the float tensors' other bytes,
+// int8 row padding and scales, a tied lm_head's int8 copy), so that
+// count_weight_params(m) × weight_bytes is exactly the bytes load_weights holds.
+MemoryPlanModel memory_plan_model(const ModelConfig& config, DType weight_dtype, const MemoryPlanOptions& options,
+                                  WeightFormat format = WeightFormat::kAsLoaded);
 
 }  // namespace sy

@@ -8,7 +8,8 @@
 namespace sy {
 
 std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend, const ExpertSelector& experts,
-                                  const MemoryPlanOptions& plan_options) {
+                                  const MemoryPlanOptions& plan_options, WeightFormat weight_format) {
+  check_weight_format(weight_format, backend);
   auto m = std::make_shared<Model>();
   m->dir = dir;
   m->backend = &backend;
@@ -22,10 +23,10 @@ std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& bac
   if (!backend.host_accessible() && !experts) {
     const TensorInfo* embed = ckpt.find("model.embed_tokens.weight");
     const DType weight_dtype = embed ? embed->dtype : m->config.dtype;
-    m->memory_plan = plan_memory(memory_plan_model(m->config, weight_dtype, plan_options), backend.free_memory(),
-                                 plan_options.kv_share);
+    m->memory_plan = plan_memory(memory_plan_model(m->config, weight_dtype, plan_options, weight_format),
+                                 backend.free_memory(), plan_options.kv_share);
   }
-  m->weights = load_weights(m->config, ckpt, backend, experts);
+  m->weights = load_weights(m->config, ckpt, backend, experts, weight_format);
   m->stats = weight_stats(m->config, ckpt);
   RopeTable rope = make_rope_table(m->config);
   m->rope_attention_factor = rope.attention_factor;

@@ -34,7 +34,10 @@ struct Model {
 // On a device backend (not host-accessible) loading one whole model, the memory plan is
 // computed first from `plan_options` and loading is refused, naming the shortfall, when the
 // model does not fit.
+// `weight_format` kInt8 quantises the matmul weights at load (weights.h); CPU backend only,
+// refused with std::invalid_argument naming --weight-dtype elsewhere.
 std::shared_ptr<Model> load_model(const std::filesystem::path& dir, Backend& backend,
-                                  const ExpertSelector& experts = {}, const MemoryPlanOptions& plan_options = {});
+                                  const ExpertSelector& experts = {}, const MemoryPlanOptions& plan_options = {},
+                                  WeightFormat weight_format = WeightFormat::kAsLoaded);
 
 }  // namespace sy

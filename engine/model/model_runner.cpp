@@ -107,11 +107,11 @@ void ModelRunner::attention(int layer, const StepShape& shape, const DeviceBatch
   void* k = arena.get("attn.k", T * KV * hd * es);  // [T, KV, hd]
   void* v = arena.get("attn.v", T * KV * hd * es);  // [T, KV, hd]
   be_.linear({.x = x, .w = w.q.data(), .bias = w.q_bias.data(), .y = q, .x_dtype = act, .w_dtype = w.q.dtype,
-              .y_dtype = act, .m = T, .n = H * hd, .k = D});
+              .y_dtype = act, .m = T, .n = H * hd, .k = D, .packed = w.q.packed()});
   be_.linear({.x = x, .w = w.k.data(), .bias = w.k_bias.data(), .y = k, .x_dtype = act, .w_dtype = w.k.dtype,
-              .y_dtype = act, .m = T, .n = KV * hd, .k = D});
+              .y_dtype = act, .m = T, .n = KV * hd, .k = D, .packed = w.k.packed()});
   be_.linear({.x = x, .w = w.v.data(), .bias = w.v_bias.data(), .y = v, .x_dtype = act, .w_dtype = w.v.dtype,
-              .y_dtype = act, .m = T, .n = KV * hd, .k = D});
+              .y_dtype = act, .m = T, .n = KV * hd, .k = D, .packed = w.v.packed()});
 
   // q/k norms: Qwen3 normalises each head, OLMoE the whole projection.
   if (c.qk_norm != QkNorm::kNone) {
@@ -139,7 +139,7 @@ void ModelRunner::attention(int layer, const StepShape& shape, const DeviceBatch
                        .sliding_window = c.sliding_window_per_layer[layer]});
 
   be_.linear({.x = attn, .w = w.o.data(), .y = out, .x_dtype = act, .w_dtype = w.o.dtype, .y_dtype = act, .m = T,
-              .n = D, .k = int64_t(H) * hd});
+              .n = D, .k = int64_t(H) * hd, .packed = w.o.packed()});
 }
 
 float* ModelRunner::run_model(const StepShape& shape, const DeviceBatch& d, ScratchArena& arena) {
@@ -190,7 +190,7 @@ float* ModelRunner::run_model(const StepShape& shape, const DeviceBatch& d, Scra
     const Weight& out_w = W.output();
     void* lg = arena.get("final.logits", n_logits * V * es);  // [n, V] act dtype, as transformers returns
     be_.linear({.x = sel, .w = out_w.data(), .y = lg, .x_dtype = act, .w_dtype = out_w.dtype, .y_dtype = act,
-                .m = n_logits, .n = V, .k = D});
+                .m = n_logits, .n = V, .k = D, .packed = out_w.packed()});
     be_.convert({.x = lg, .y = lg32, .x_dtype = act, .y_dtype = DType::kF32, .n = n_logits * V});
   }
   return lg32;

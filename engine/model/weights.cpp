@@ -1,10 +1,12 @@
 #include "engine/model/weights.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "engine/io/safetensors.h"
+#include "kernels/cpu/pack.h"
 
 namespace sy {
 namespace {
@@ -20,8 +22,10 @@ bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DT
 // Reads tensors by name from the checkpoint, validates them and places them on the backend.
 class Loader {
  public:
-  Loader(const ModelConfig& c, const Checkpoint& ck, Backend& be, const ExpertSelector& experts)
-      : c_(c), ck_(ck), be_(be), experts_(experts) {}
+  Loader(const ModelConfig& c, const Checkpoint& ck, Backend& be, const ExpertSelector& experts, WeightFormat format)
+      : c_(c), ck_(ck), be_(be), experts_(experts), format_(format) {
+    check_weight_format(format, be);
+  }
 
   const TensorInfo& tensor(const std::string& name, const std::vector<int64_t>& shape) const {
     const TensorInfo* t = ck_.find(name);
@@ -51,11 +55,57 @@ class Loader {
     return ck_.contains(name) ? load(name, shape) : Weight{};
   }
 
+  // A weight some matmul multiplies by: as loaded, or quantised to int8 (WeightFormat).
+  Weight matmul(const std::vector<const TensorInfo*>& parts, const std::vector<int64_t>& shape) const {
+    return format_ == WeightFormat::kInt8 ? quantize(parts, shape) : upload(parts, shape);
+  }
+  Weight load_matmul(const std::string& name, const std::vector<int64_t>& shape) const {
+    return matmul({&tensor(name, shape)}, shape);
+  }
+
   // Concatenates the parts' bytes in order (stacking along the first dimension) into one weight.
   Weight upload(const std::vector<const TensorInfo*>& parts, const std::vector<int64_t>& shape) const {
     Weight w;
     w.dtype = parts.front()->dtype;
     w.shape = shape;
+    const size_t total = fused_bytes(parts, w);
+    w.buffer = DeviceBuffer(&be_, total);
+    size_t off = 0;
+    for (const TensorInfo* p : parts) {
+      be_.copy_from_host(static_cast<char*>(w.buffer.get()) + off, p->data, p->nbytes);
+      off += p->nbytes;
+    }
+    return w;
+  }
+
+  // The parts stacked along the first dimension ([S, n, k] or [n, k]) quantised to int8 per
+  // output row, read straight from the checkpoint mapping: no float copy is made.
+  Weight quantize(const std::vector<const TensorInfo*>& parts, const std::vector<int64_t>& shape) const {
+    Weight w;
+    w.dtype = parts.front()->dtype;
+    w.shape = shape;
+    fused_bytes(parts, w);
+    cpu::WeightSource src;
+    src.dtype = w.dtype;
+    src.num_experts = shape.size() == 3 ? int(shape[0]) : 1;
+    src.n = shape[shape.size() - 2];
+    src.k = shape.back();
+    const size_t row_bytes = size_t(src.k) * dtype_size(w.dtype);
+    // first_row[i]: the stacked row where part i starts.
+    std::vector<int64_t> first_row{0};
+    for (const TensorInfo* p : parts) first_row.push_back(first_row.back() + int64_t(p->nbytes / row_bytes));
+    const int64_t n = src.n;
+    src.row = [parts, first_row, row_bytes, n](int e, int64_t r) -> const void* {
+      const int64_t g = int64_t(e) * n + r;
+      const size_t i = size_t(std::upper_bound(first_row.begin(), first_row.end(), g) - first_row.begin()) - 1;
+      return static_cast<const char*>(parts[i]->data) + size_t(g - first_row[i]) * row_bytes;
+    };
+    w.int8 = std::make_shared<const cpu::PackedWeights>(cpu::quantize_weights_int8(src));
+    return w;
+  }
+
+  // Total bytes of parts fused into `w`; they must share w's dtype and make up its shape.
+  static size_t fused_bytes(const std::vector<const TensorInfo*>& parts, const Weight& w) {
     size_t total = 0;
     for (const TensorInfo* p : parts) {
       if (p->dtype != w.dtype)
@@ -66,13 +116,7 @@ class Loader {
     }
     if (static_cast<int64_t>(total) != w.numel() * static_cast<int64_t>(dtype_size(w.dtype)))
       throw std::runtime_error("internal: fused weight '" + parts.front()->name + "' byte count mismatch");
-    w.buffer = DeviceBuffer(&be_, total);
-    size_t off = 0;
-    for (const TensorInfo* p : parts) {
-      be_.copy_from_host(static_cast<char*>(w.buffer.get()) + off, p->data, p->nbytes);
-      off += p->nbytes;
-    }
-    return w;
+    return total;
   }
 
   // gate [I, D] and up [I, D] -> gate_up [2I, D]
@@ -80,9 +124,9 @@ class Loader {
     const int64_t D = c_.hidden_size;
     MlpWeights m;
     m.intermediate = inter;
-    m.gate_up = upload({&tensor(prefix + "gate_proj.weight", {inter, D}), &tensor(prefix + "up_proj.weight", {inter, D})},
+    m.gate_up = matmul({&tensor(prefix + "gate_proj.weight", {inter, D}), &tensor(prefix + "up_proj.weight", {inter, D})},
                        {2 * inter, D});
-    m.down = load(prefix + "down_proj.weight", {D, inter});
+    m.down = load_matmul(prefix + "down_proj.weight", {D, inter});
     return m;
   }
 
@@ -115,8 +159,8 @@ class Loader {
                                           shape_str({E, D, I}) + ")");
       check(*down, {E, D, I});
       std::vector<TensorInfo> gu = expert_slices(*fused, ids, E), dn = expert_slices(*down, ids, E);
-      m.gate_up = upload(pointers(gu), {S, 2 * I, D});
-      m.down = upload(pointers(dn), {S, D, I});
+      m.gate_up = matmul(pointers(gu), {S, 2 * I, D});
+      m.down = matmul(pointers(dn), {S, D, I});
     } else {
       // Hub layout: one tensor per expert. Mixtral names them w1 (gate), w3 (up), w2 (down).
       const bool mixtral_names = ck_.contains(moe + "experts.0.w1.weight");
@@ -130,8 +174,8 @@ class Loader {
         gu.push_back(&tensor(ep + up + ".weight", {I, D}));
         dn.push_back(&tensor(ep + down + ".weight", {D, I}));
       }
-      m.gate_up = upload(gu, {S, 2 * I, D});
-      m.down = upload(dn, {S, D, I});
+      m.gate_up = matmul(gu, {S, 2 * I, D});
+      m.down = matmul(dn, {S, D, I});
     }
     if (c_.shared_expert_intermediate_size > 0) {
       m.shared = load_mlp(p + "mlp.shared_expert.", c_.shared_expert_intermediate_size);
@@ -144,10 +188,10 @@ class Loader {
     const int64_t D = c_.hidden_size, H = c_.num_heads, KV = c_.num_kv_heads, hd = c_.head_dim;
     const std::string p = "model.layers." + std::to_string(layer) + ".self_attn.";
     AttentionWeights a;
-    a.q = load(p + "q_proj.weight", {H * hd, D});
-    a.k = load(p + "k_proj.weight", {KV * hd, D});
-    a.v = load(p + "v_proj.weight", {KV * hd, D});
-    a.o = load(p + "o_proj.weight", {D, H * hd});
+    a.q = load_matmul(p + "q_proj.weight", {H * hd, D});
+    a.k = load_matmul(p + "k_proj.weight", {KV * hd, D});
+    a.v = load_matmul(p + "v_proj.weight", {KV * hd, D});
+    a.o = load_matmul(p + "o_proj.weight", {D, H * hd});
     if (c_.qkv_bias) {
       a.q_bias = load(p + "q_proj.bias", {H * hd});
       a.k_bias = load(p + "k_proj.bias", {KV * hd});
@@ -192,9 +236,24 @@ class Loader {
   const Checkpoint& ck_;
   Backend& be_;
   const ExpertSelector& experts_;
+  WeightFormat format_;
 };
 
 }  // namespace
+
+const char* weight_format_name(WeightFormat f) { return f == WeightFormat::kInt8 ? "int8" : "as-loaded"; }
+
+WeightFormat parse_weight_format(const std::string& value, const std::string& flag) {
+  if (value == "as-loaded") return WeightFormat::kAsLoaded;
+  if (value == "int8") return WeightFormat::kInt8;
+  throw std::invalid_argument(flag + ": '" + value + "' is not a weight dtype (expected as-loaded or int8)");
+}
+
+void check_weight_format(WeightFormat format, const Backend& backend) {
+  if (format == WeightFormat::kInt8 && !backend.host_accessible())
+    throw std::invalid_argument("--weight-dtype int8 runs on the CPU backend only (--device cpu); backend '" +
+                                backend.name() + "' needs --weight-dtype as-loaded");
+}
 
 int64_t Weight::numel() const {
   int64_t n = 1;
@@ -202,10 +261,34 @@ int64_t Weight::numel() const {
   return n;
 }
 
-ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& be, const ExpertSelector& experts) {
-  Loader ld(c, ck, be, experts);
+size_t Weight::bytes() const {
+  if (int8) return int8->bytes();
+  return buffer.get() ? size_t(numel()) * dtype_size(dtype) : 0;
+}
+
+size_t ModelWeights::bytes() const {
+  size_t total = embed.bytes() + final_norm.bytes() + lm_head.bytes();
+  auto mlp = [](const MlpWeights& m) { return m.gate_up.bytes() + m.down.bytes(); };
+  for (const LayerWeights& l : layers) {
+    const AttentionWeights& a = l.attn;
+    total += l.input_norm.bytes() + l.post_attention_norm.bytes();
+    for (const Weight* x : {&a.q, &a.k, &a.v, &a.o, &a.q_bias, &a.k_bias, &a.v_bias, &a.q_norm, &a.k_norm})
+      total += x->bytes();
+    if (l.is_moe)
+      total += l.moe.router.bytes() + l.moe.gate_up.bytes() + l.moe.down.bytes() + mlp(l.moe.shared) +
+               l.moe.shared_gate.bytes();
+    else
+      total += mlp(l.mlp);
+  }
+  return total;
+}
+
+ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& be, const ExpertSelector& experts,
+                          WeightFormat format) {
+  Loader ld(c, ck, be, experts, format);
   const int64_t D = c.hidden_size, V = c.vocab_size;
   ModelWeights w;
+  w.format = format;
   w.embed = ld.load("model.embed_tokens.weight", {V, D});
   w.layers.resize(c.num_layers);
   for (int l = 0; l < c.num_layers; ++l) {
@@ -219,16 +302,18 @@ ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& b
     else L.mlp = ld.load_mlp(p + "mlp.", c.intermediate_size);
   }
   w.final_norm = ld.load("model.norm.weight", {D});
-  if (!c.tie_word_embeddings) w.lm_head = ld.load("lm_head.weight", {V, D});
+  if (!c.tie_word_embeddings) w.lm_head = ld.load_matmul("lm_head.weight", {V, D});
+  // Tied: the lookup keeps the float embedding; the output projection streams an int8 copy.
+  else if (format == WeightFormat::kInt8) w.lm_head = ld.load_matmul("model.embed_tokens.weight", {V, D});
   return w;
 }
 
 MoeWeights load_moe_layer(const ModelConfig& c, const Checkpoint& ck, Backend& be, int layer,
-                          const std::vector<int32_t>& experts) {
+                          const std::vector<int32_t>& experts, WeightFormat format) {
   if (layer < 0 || layer >= c.num_layers || !c.is_moe_layer(layer))
     throw std::invalid_argument("load_moe_layer: layer " + std::to_string(layer) + " is not a MoE layer");
   const ExpertSelector select = [&](int) { return experts; };
-  return Loader(c, ck, be, select).load_moe(layer);
+  return Loader(c, ck, be, select, format).load_moe(layer);
 }
 
 WeightStats weight_stats(const ModelConfig& c, const Checkpoint& ck) {

@@ -11,10 +11,10 @@ void run_mlp(Backend& be, DType act, const MlpWeights& w, const void* x, void* o
   void* gate_up = scratch.get("mlp.gate_up", T * 2 * I * es);  // [T, 2I]
   void* hidden = scratch.get("mlp.hidden", T * I * es);        // [T, I]
   be.linear({.x = x, .w = w.gate_up.data(), .y = gate_up, .x_dtype = act, .w_dtype = w.gate_up.dtype,
-             .y_dtype = act, .m = T, .n = 2 * I, .k = D});
+             .y_dtype = act, .m = T, .n = 2 * I, .k = D, .packed = w.gate_up.packed()});
   be.glu({.gate_up = gate_up, .out = hidden, .dtype = act, .rows = T, .inter = I});
   be.linear({.x = hidden, .w = w.down.data(), .y = out, .x_dtype = act, .w_dtype = w.down.dtype, .y_dtype = act,
-             .m = T, .n = D, .k = I});
+             .m = T, .n = D, .k = I, .packed = w.down.packed()});
 }
 
 void run_moe_block(Backend& be, const ModelConfig& c, const MoeWeights& w, const MoeBlockArgs& a, ScratchArena& scratch) {
@@ -40,13 +40,13 @@ void run_moe_block(Backend& be, const ModelConfig& c, const MoeWeights& w, const
   void* gate_up = scratch.get("moe.gate_up", rows * 2 * I * es);  // [rows, 2I]
   be.grouped_gemm({.x = x_sorted, .w = w.gate_up.data(), .y = gate_up, .expert_offsets = a.expert_offsets,
                    .act_dtype = act, .w_dtype = w.gate_up.dtype, .num_experts = E, .n = 2 * I, .k = D,
-                   .total_rows = rows, .packed = w.gate_up_int8.get()});
+                   .total_rows = rows, .packed = w.gate_up.packed()});
   void* hidden = scratch.get("moe.hidden", rows * I * es);  // [rows, I]
   be.glu({.gate_up = gate_up, .out = hidden, .dtype = act, .rows = rows, .inter = I});
   void* y_sorted = scratch.get("moe.y_sorted", rows * D * es);  // [rows, D]
   be.grouped_gemm({.x = hidden, .w = w.down.data(), .y = y_sorted, .expert_offsets = a.expert_offsets,
                    .act_dtype = act, .w_dtype = w.down.dtype, .num_experts = E, .n = D, .k = I,
-                   .total_rows = rows, .packed = w.down_int8.get()});
+                   .total_rows = rows, .packed = w.down.packed()});
 
   // 4. Combine: weighted sum back in token order. Mixtral multiplies by the fp32 routing
   //    weights; the other families first cast them to the model dtype (as transformers does).
