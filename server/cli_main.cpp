@@ -3,6 +3,8 @@
 //   switchyard-cli logits   --model DIR --tokens 1,2,3            -> {"logits": [[...], ...]}
 //   switchyard-cli generate --model DIR --tokens 1,2,3 --max-new-tokens N -> {"tokens": [...]}
 //   switchyard-cli info     --model DIR                           -> architecture, sizes, params
+// --weight-dtype as-loaded|int8 chooses how matmul weights are held (int8: CPU only, see
+// engine/model/weights.h); info then reports the bytes the weights take in that form.
 // --prompt TEXT may replace --tokens: the text is tokenized with the model's tokenizer.json
 // (special tokens and BOS as the tokenizer adds them), and generate also prints the text.
 // Errors go to stderr with exit code 1.
@@ -20,6 +22,7 @@
 #include "engine/backend/backend.h"
 #include "engine/io/safetensors.h"
 #include "engine/model/config.h"
+#include "engine/model/memory_plan_model.h"
 #include "engine/model/model.h"
 #include "engine/model/model_runner.h"
 #include "engine/model/single_sequence.h"
@@ -40,7 +43,9 @@ const char* kUsage =
     "  --prompt TEXT          input text, tokenized with the model's tokenizer (instead of --tokens)\n"
     "  --max-new-tokens N     tokens to generate (generate; default 16)\n"
     "  --ignore-eos           do not stop at the model's end-of-sequence tokens (generate)\n"
-    "  --device cpu|cuda[:N]  backend (default cpu)\n";
+    "  --device cpu|cuda[:N]  backend (default cpu)\n"
+    "  --weight-dtype as-loaded|int8  matmul weights as in the checkpoint, or int8 per output channel\n"
+    "                         (CPU only; router, norms and embedding stay as loaded) (default as-loaded)\n";
 
 struct Args {
   std::string command;
@@ -50,6 +55,7 @@ struct Args {
   int max_new_tokens = 16;
   bool ignore_eos = false;
   std::string device = "cpu";
+  sy::WeightFormat weight_format = sy::WeightFormat::kAsLoaded;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -84,6 +90,14 @@ Args parse_args(int argc, char** argv) {
       }
     } else if (flag == "--ignore-eos") a.ignore_eos = true;
     else if (flag == "--device") a.device = value();
+    else if (flag == "--weight-dtype") {
+      std::string v = value();
+      try {
+        a.weight_format = sy::parse_weight_format(v);
+      } catch (const std::invalid_argument& e) {
+        usage_error(e.what());
+      }
+    }
     else usage_error("unknown flag " + flag);
   }
   if (a.command != "logits" && a.command != "generate" && a.command != "info")
@@ -122,12 +136,21 @@ std::unique_ptr<sy::Backend> make_backend(const std::string& device) {
   throw std::invalid_argument("--device must be cpu or cuda[:N], got '" + device + "'");
 }
 
-nlohmann::json info_json(const std::string& dir) {
+nlohmann::json info_json(const std::string& dir, sy::WeightFormat format) {
   sy::ModelConfig c = sy::ModelConfig::from_model_dir(dir);
   sy::Checkpoint ckpt = sy::Checkpoint::open(dir);
   sy::WeightStats s = sy::weight_stats(c, ckpt);
   nlohmann::json bytes = nlohmann::json::object();
-  for (const auto& [dtype, n] : s.bytes_by_dtype) bytes[dtype] = n;
+  int64_t checkpoint_bytes = 0;
+  for (const auto& [dtype, n] : s.bytes_by_dtype) bytes[dtype] = n, checkpoint_bytes += n;
+  // As held after loading: the checkpoint's bytes, or (int8) what the memory planner counts,
+  // which equals what load_weights allocates (tests/unit/int8_weights_test.cpp).
+  int64_t held_bytes = checkpoint_bytes;
+  if (format != sy::WeightFormat::kAsLoaded) {
+    const sy::TensorInfo* embed = ckpt.find("model.embed_tokens.weight");
+    const sy::MemoryPlanModel m = sy::memory_plan_model(c, embed ? embed->dtype : c.dtype, {}, format);
+    held_bytes = sy::count_weight_params(m) * m.weight_bytes;
+  }
   return {{"architecture", sy::architecture_name(c.arch)},
           {"layers", c.num_layers},
           {"moe_layers", c.num_moe_layers()},
@@ -143,12 +166,14 @@ nlohmann::json info_json(const std::string& dir) {
           {"total_params", s.total_params},
           {"active_params", s.active_params},
           {"bytes_by_dtype", bytes},
+          {"weight_dtype", sy::weight_format_name(format)},
+          {"weight_bytes", held_bytes},
           {"max_position_embeddings", c.max_position_embeddings}};
 }
 
 int run(const Args& a) {
   if (a.command == "info") {
-    std::cout << info_json(a.model).dump(2) << "\n";
+    std::cout << info_json(a.model, a.weight_format).dump(2) << "\n";
     return 0;
   }
   std::shared_ptr<const sy::Tokenizer> tokenizer;
@@ -162,7 +187,7 @@ int run(const Args& a) {
     tokens = parse_tokens(a.tokens);
   }
   auto backend = make_backend(a.device);
-  auto model = sy::load_model(a.model, *backend);
+  auto model = sy::load_model(a.model, *backend, {}, {}, a.weight_format);
   const int max_new = a.command == "generate" ? a.max_new_tokens : 0;
   const int needed = static_cast<int>(tokens.size()) + max_new;
   if (needed > model->config.max_position_embeddings)

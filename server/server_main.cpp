@@ -109,8 +109,13 @@ int run(int argc, char** argv) {
                                        .max_tokens_per_step = std::max(o.max_num_batched_tokens, o.max_num_seqs),
                                        .max_seqs_per_step = o.max_num_seqs,
                                        .block_size = o.block_size};
-  std::shared_ptr<Model> model =
-      ep_job ? ep_job->load_shard(o.model, *backend) : load_model(o.model, *backend, {}, plan_options);
+  const WeightFormat weight_format = parse_weight_format(o.weight_dtype);
+  if (ep_job && weight_format != WeightFormat::kAsLoaded)
+    throw std::invalid_argument("--weight-dtype " + o.weight_dtype + " cannot be combined with --expert-parallel yet");
+  std::shared_ptr<Model> model = ep_job ? ep_job->load_shard(o.model, *backend)
+                                        : load_model(o.model, *backend, {}, plan_options, weight_format);
+  spdlog::info("weights: {} ({:.2f} GiB)", weight_format_name(weight_format),
+               double(model->weights.bytes()) / double(1 << 30));
   if (model->memory_plan) spdlog::info("memory plan on {}: {}", o.device, model->memory_plan->summary());
   served.model = model;
   served.tokenizer = Tokenizer::from_model_dir(o.model);

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/model/weights.h"
+
 namespace sy::server {
 namespace {
 
@@ -68,6 +70,11 @@ const std::vector<Flag>& flags() {
       string_flag("model", &ServerOptions::model, "DIR", "model directory (config.json, *.safetensors, tokenizer.json); default: the bundled tiny model"),
       string_flag("served-model-name", &ServerOptions::served_model_name, "NAME", "model id clients use; default: the model directory's name"),
       string_flag("device", &ServerOptions::device, "DEV", "cpu, cuda or cuda:N; default: cuda when a GPU is present, else cpu"),
+      {"weight-dtype", "DTYPE", "as-loaded (the checkpoint's dtype) or int8 (CPU only: attention, expert and lm_head weights quantised per output channel at load; router, norms and embedding as loaded) (default as-loaded)",
+       [](ServerOptions& o, const std::string& v) {
+         parse_weight_format(v);  // throws naming --weight-dtype
+         o.weight_dtype = v;
+       }},
       string_flag("host", &ServerOptions::host, "ADDR", "gRPC listen address (default 0.0.0.0)"),
       int_flag("port", &ServerOptions::port, 0, "gRPC port (default 50051; 0 picks a free port, printed at start)"),
       int_flag("admin-port", &ServerOptions::admin_port, 0, "HTTP port for /metrics, /health, /ready (default 9090; 0: off)"),

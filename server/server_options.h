@@ -12,6 +12,7 @@ struct ServerOptions {
   std::string model;               // model directory; empty: the bundled tiny model
   std::string served_model_name;   // id clients use; default: the directory's name
   std::string device;              // cpu | cuda | cuda:N; empty: cuda when present, else cpu
+  std::string weight_dtype = "as-loaded";  // as-loaded | int8 (CPU only; engine/model/weights.h)
   std::string host = "0.0.0.0";
   int port = 50051;
   int admin_port = 9090;           // /metrics, /health, /ready; 0: off

@@ -9,13 +9,15 @@
 //   decode b=8    tok/s of 64 steps of 8 sequences decoded together
 //   roofline      stream GB/s ÷ weight bytes one decode token must read (attention, router,
 //                 top-k experts, lm_head) — the decode ceiling; reported as a fraction
-// With --int8 the routed experts are quantised to int8 per channel (kernels/cpu/pack.h) and the
-// same figures are taken again, followed by the accuracy check against bf16: logit error and
-// top-1 agreement over teacher-forced positions of a bf16 greedy continuation.
+// The figures are taken once per weight format (--weight-dtype, as switchyard-server spells it;
+// default as-loaded then int8), each loaded by load_model exactly as the server loads it, and
+// printed side by side. Each format after the first is also checked for accuracy against the
+// first: logit error and top-1 agreement over the teacher-forced positions of a 32-token random
+// prompt plus the first format's 32-token greedy continuation.
 // Every figure is printed with the 1-minute load average (the machine is shared).
 //
-//   bench_cpu --model /work/bench-models/qwen3moe-bench-bf16 [--int8] [--prefill 512]
-//             [--decode 64] [--stream-gib 2]
+//   bench_cpu --model /work/bench-models/qwen3moe-bench-bf16 [--weight-dtype as-loaded,int8]
+//             [--prefill 512] [--decode 64] [--stream-gib 2]
 // On a shared machine run it with OMP_WAIT_POLICY=passive: spinning OpenMP barriers whose
 // partner thread is descheduled cost decode several times its speed (docs/perf/cpu.md).
 #include <omp.h>
@@ -36,7 +38,6 @@
 #include "engine/model/model_runner.h"
 #include "engine/model/single_sequence.h"
 #include "kernels/cpu/cpu_features.h"
-#include "kernels/cpu/pack.h"
 
 namespace sy {
 namespace {
@@ -72,22 +73,24 @@ double stream_read_gbs(double gib, int reps) {
   return double(n * sizeof(uint64_t)) / best / 1e9;
 }
 
-// Weight bytes one decode token reads (batch 1): every non-expert matrix, top_k experts of each
-// MoE layer, one embedding row, lm_head. `expert_bytes_per_param` is 2 for bf16, ~1 for int8.
-double decode_bytes_per_token(const Model& m, double expert_bytes_per_param) {
+// Weight bytes one decode token reads (batch 1) as the weights are held (int8 included):
+// every non-expert matrix, top_k experts of each MoE layer, one embedding row, lm_head.
+double decode_bytes_per_token(const Model& m) {
   const ModelWeights& w = m.weights;
-  auto bytes = [](const Weight& x) { return x.empty() ? 0.0 : double(x.numel()) * double(dtype_size(x.dtype)); };
-  double total = bytes(w.output()) + double(w.embed.shape.back()) * double(dtype_size(w.embed.dtype));
+  auto bytes = [](const Weight& x) { return double(x.bytes()); };
+  auto mlp = [&](const MlpWeights& x) { return bytes(x.gate_up) + bytes(x.down); };
+  double total = bytes(w.output()) + double(w.embed.shape.back()) * double(dtype_size(w.embed.dtype)) + bytes(w.final_norm);
   for (const LayerWeights& l : w.layers) {
+    const AttentionWeights& a = l.attn;
     total += bytes(l.input_norm) + bytes(l.post_attention_norm);
-    total += bytes(l.attn.q) + bytes(l.attn.k) + bytes(l.attn.v) + bytes(l.attn.o);
+    total += bytes(a.q) + bytes(a.k) + bytes(a.v) + bytes(a.o) + bytes(a.q_norm) + bytes(a.k_norm);
     if (!l.is_moe) {
-      total += bytes(l.mlp.gate_up) + bytes(l.mlp.down);
+      total += mlp(l.mlp);
       continue;
     }
     const double num_experts = double(l.moe.gate_up.shape[0]);
-    const double per_expert = double(l.moe.gate_up.numel() + l.moe.down.numel()) / num_experts;
-    total += bytes(l.moe.router) + double(m.config.top_k) * per_expert * expert_bytes_per_param;
+    const double per_expert = (bytes(l.moe.gate_up) + bytes(l.moe.down)) / num_experts;
+    total += bytes(l.moe.router) + double(m.config.top_k) * per_expert + mlp(l.moe.shared) + bytes(l.moe.shared_gate);
   }
   return total;
 }
@@ -186,48 +189,32 @@ Figures run_figures(ModelRunner& runner, int prefill_len, int decode_steps, std:
   return f;
 }
 
-void quantize_experts(Model& m) {
-  for (LayerWeights& l : m.weights.layers) {
-    if (!l.is_moe) continue;
-    auto pack = [](const Weight& w) {
-      return std::make_shared<const cpu::PackedWeights>(cpu::quantize_weights_int8(
-          cpu::contiguous_weights(w.data(), w.dtype, int(w.shape[0]), w.shape[1], w.shape[2])));
-    };
-    l.moe.gate_up_int8 = pack(l.moe.gate_up);
-    l.moe.down_int8 = pack(l.moe.down);
-  }
-}
+// Logits at every position of a fixed text: a random prompt plus the as-loaded model's greedy
+// continuation, taken once with the first format and teacher-forced through every other one.
+struct AccuracyProbe {
+  std::vector<int32_t> text;
+  int first_scored = 0;             // positions before this are prompt-only context
+  std::vector<float> ref_logits;   // [text.size(), V] of the first format measured
+};
 
-void set_int8(Model& m, bool on, std::vector<std::shared_ptr<const cpu::PackedWeights>>& store) {
-  if (store.empty())
-    for (LayerWeights& l : m.weights.layers) store.push_back(l.moe.gate_up_int8), store.push_back(l.moe.down_int8);
-  size_t i = 0;
-  for (LayerWeights& l : m.weights.layers) {
-    l.moe.gate_up_int8 = on ? store[i] : nullptr;
-    l.moe.down_int8 = on ? store[i + 1] : nullptr;
-    i += 2;
-  }
-}
-
-// Teacher-forced comparison of int8 vs bf16 experts on a bf16 greedy continuation.
-void accuracy_check(Model& m, ModelRunner& runner, std::vector<std::shared_ptr<const cpu::PackedWeights>>& store,
-                    std::mt19937& rng) {
+void accuracy_check(ModelRunner& runner, AccuracyProbe& probe, std::mt19937& rng, const char* format) {
   const int V = runner.vocab_size();
-  const int prompt_len = 32, gen = 32;
-  std::vector<int32_t> text = random_tokens(rng, prompt_len, V);
-  set_int8(m, false, store);
-  const std::vector<int32_t> cont = greedy_generate(runner, text, gen);
-  text.insert(text.end(), cont.begin(), cont.end());
-  auto all_logits = [&](bool int8) {
-    set_int8(m, int8, store);
+  if (probe.text.empty()) {
+    const int prompt_len = 32, gen = 32;
+    probe.text = random_tokens(rng, prompt_len, V);
+    const std::vector<int32_t> cont = greedy_generate(runner, probe.text, gen);
+    probe.text.insert(probe.text.end(), cont.begin(), cont.end());
+    probe.first_scored = prompt_len - 1;
     SingleSequence seq(runner);
-    return seq.append(text, /*all_positions=*/true);
-  };
-  const std::vector<float> ref = all_logits(false), q = all_logits(true);
+    probe.ref_logits = seq.append(probe.text, /*all_positions=*/true);
+    return;
+  }
+  SingleSequence seq(runner);
+  const std::vector<float> q = seq.append(probe.text, /*all_positions=*/true);
   double max_err = 0, sq_err = 0, sq_ref = 0;
   int agree = 0, positions = 0;
-  for (size_t p = size_t(prompt_len - 1); p < text.size(); ++p) {
-    const float* a = ref.data() + p * size_t(V);
+  for (size_t p = size_t(probe.first_scored); p < probe.text.size(); ++p) {
+    const float* a = probe.ref_logits.data() + p * size_t(V);
     const float* b = q.data() + p * size_t(V);
     double mean = 0;
     for (int i = 0; i < V; ++i) mean += a[i];
@@ -240,14 +227,13 @@ void accuracy_check(Model& m, ModelRunner& runner, std::vector<std::shared_ptr<c
     agree += argmax(a, V) == argmax(b, V);
     ++positions;
   }
-  std::printf("int8 vs bf16 experts: max |dlogit| %.4f, rms dlogit / rms logit %.4f, top-1 agreement %d/%d (%.1f%%)\n",
-              max_err, std::sqrt(sq_err / sq_ref), agree, positions, 100.0 * agree / positions);
-  set_int8(m, true, store);
+  std::printf("accuracy %s vs as-loaded: max |dlogit| %.4f, rms dlogit / rms logit %.4f, top-1 agreement %d/%d (%.1f%%)\n",
+              format, max_err, std::sqrt(sq_err / sq_ref), agree, positions, 100.0 * agree / positions);
 }
 
 int main_impl(int argc, char** argv) {
   std::string model_dir;
-  bool int8 = false;
+  std::vector<WeightFormat> formats = {WeightFormat::kAsLoaded, WeightFormat::kInt8};
   int prefill = 512, decode = 64;
   double stream_gib = 2.0;
   for (int i = 1; i < argc; ++i) {
@@ -257,13 +243,21 @@ int main_impl(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--model") model_dir = value();
-    else if (a == "--int8") int8 = true;
-    else if (a == "--prefill") prefill = std::stoi(value());
+    else if (a == "--weight-dtype") {
+      formats.clear();
+      std::string list = value();
+      for (size_t start = 0; start <= list.size();) {
+        const size_t end = std::min(list.find(',', start), list.size());
+        formats.push_back(parse_weight_format(list.substr(start, end - start)));
+        start = end + 1;
+      }
+    } else if (a == "--prefill") prefill = std::stoi(value());
     else if (a == "--decode") decode = std::stoi(value());
     else if (a == "--stream-gib") stream_gib = std::stod(value());
     else throw std::invalid_argument("unknown argument " + a);
   }
-  if (model_dir.empty()) throw std::invalid_argument("usage: bench_cpu --model DIR [--int8] [--prefill N] [--decode N]");
+  if (model_dir.empty())
+    throw std::invalid_argument("usage: bench_cpu --model DIR [--weight-dtype as-loaded,int8] [--prefill N] [--decode N]");
 
   std::printf("# bench_cpu: isa %s, %d threads, model %s\n", cpu::isa_name(cpu::active_isa()), omp_get_max_threads(),
               model_dir.c_str());
@@ -271,32 +265,39 @@ int main_impl(int argc, char** argv) {
   std::printf("stream read %.1f GiB      %9.1f GB/s    (load %s)\n", stream_gib, gbs, load_average().c_str());
 
   auto backend = make_cpu_backend();
-  const double t0 = now_s();
-  std::shared_ptr<Model> model = load_model(model_dir, *backend);
-  std::printf("loaded in %.1f s\n", now_s() - t0);
   const int seq_cap = std::max(prefill, 16 + decode + 2);
   const int blocks_per_seq = (seq_cap + 15) / 16;
-  ModelRunner runner(model, KvCacheGeometry{.num_blocks = 8 * blocks_per_seq, .block_size = 16});
-  std::mt19937 rng(0);
-
-  const double bytes = decode_bytes_per_token(*model, 2.0);
-  std::printf("decode weight bytes/token %.1f MB -> roofline %.1f tok/s\n", bytes / 1e6, gbs * 1e9 / bytes);
-  const Figures bf = run_figures(runner, prefill, decode, rng);
-  std::printf("decode batch 1 = %.0f%% of roofline\n", 100.0 * bf.decode1_tps / (gbs * 1e9 / bytes));
-
-  if (int8) {
-    const double tq = now_s();
-    quantize_experts(*model);
-    std::printf("\n# int8 experts (quantised in %.1f s)\n", now_s() - tq);
-    // int8 experts: 1 byte per weight + a 4-byte scale per row (negligible).
-    const double bytes8 = decode_bytes_per_token(*model, 1.0);
-    std::printf("decode weight bytes/token %.1f MB -> roofline %.1f tok/s\n", bytes8 / 1e6, gbs * 1e9 / bytes8);
-    const Figures q = run_figures(runner, prefill, decode, rng);
-    std::printf("decode batch 1 = %.0f%% of roofline; int8/bf16 decode b1 %.2fx, b8 %.2fx, prefill %.2fx\n",
-                100.0 * q.decode1_tps / (gbs * 1e9 / bytes8), q.decode1_tps / bf.decode1_tps,
-                q.decode8_tps / bf.decode8_tps, q.prefill_tps / bf.prefill_tps);
-    std::vector<std::shared_ptr<const cpu::PackedWeights>> store;
-    accuracy_check(*model, runner, store, rng);
+  std::vector<Figures> figures;
+  std::vector<double> rooflines;
+  AccuracyProbe probe;
+  for (WeightFormat format : formats) {
+    const char* name = weight_format_name(format);
+    const double t0 = now_s();
+    // One model at a time: the previous one is released before the next is loaded.
+    std::shared_ptr<Model> model = load_model(model_dir, *backend, {}, {}, format);
+    std::printf("\n# weights %s: %.2f GB held, loaded in %.1f s\n", name, double(model->weights.bytes()) / 1e9,
+                now_s() - t0);
+    ModelRunner runner(model, KvCacheGeometry{.num_blocks = 8 * blocks_per_seq, .block_size = 16});
+    std::mt19937 rng(0);
+    const double bytes = decode_bytes_per_token(*model);
+    rooflines.push_back(gbs * 1e9 / bytes);
+    std::printf("decode weight bytes/token %.1f MB -> roofline %.1f tok/s\n", bytes / 1e6, rooflines.back());
+    figures.push_back(run_figures(runner, prefill, decode, rng));
+    std::printf("decode batch 1 = %.0f%% of roofline\n", 100.0 * figures.back().decode1_tps / rooflines.back());
+    std::mt19937 probe_rng(1);
+    accuracy_check(runner, probe, probe_rng, name);
+  }
+  if (formats.size() > 1) {
+    std::printf("\n# side by side (ratio to %s)\n%-10s %12s %12s %12s %12s\n", weight_format_name(formats[0]), "weights",
+                "prefill", "decode b1", "decode b8", "roofline b1");
+    for (size_t i = 0; i < formats.size(); ++i) {
+      const Figures& f = figures[i];
+      const Figures& r = figures[0];
+      std::printf("%-10s %6.1f %4.2fx %6.2f %4.2fx %6.2f %4.2fx %9.0f%%\n", weight_format_name(formats[i]), f.prefill_tps,
+                  f.prefill_tps / r.prefill_tps, f.decode1_tps, f.decode1_tps / r.decode1_tps, f.decode8_tps,
+                  f.decode8_tps / r.decode8_tps, 100.0 * f.decode1_tps / rooflines[i]);
+    }
+    std::printf("(load %s)\n", load_average().c_str());
   }
   return 0;
 }

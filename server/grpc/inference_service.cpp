@@ -174,7 +174,11 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
   resp->set_dtype(std::string(dtype_name(c.dtype)));
   uint64_t bytes = 0;
   for (const auto& [dtype, n] : model_.weight_stats.bytes_by_dtype) bytes += static_cast<uint64_t>(n);
-  (*resp->mutable_bytes_per_device())[model_.device] = bytes;
+  // int8 weights are not the checkpoint's bytes: report what the backend holds.
+  const ModelWeights& weights = model_.model->weights;
+  resp->set_weight_dtype(weight_format_name(weights.format));
+  (*resp->mutable_bytes_per_device())[model_.device] =
+      weights.format == WeightFormat::kAsLoaded ? bytes : uint64_t(weights.bytes());
   resp->set_max_context(model_.engine->max_model_len());
   resp->set_vocab_size(model_.engine->vocab_size());
   resp->set_device(model_.device);
