@@ -6,8 +6,8 @@
 // are the block's tokens × the GQA group of query heads sharing the kv head, so each K and V
 // row of the paged cache is widened to fp32 once per item and reused by every row: decode
 // (one token) shares it across the group, prefill across the block's tokens too.
-//   scores   q·k in the reference's summation order (simd_vec.h's dot8x4_padded: one query
-//            row against four keys at once, four independent add chains), then
+//   scores   q·k in the reference's summation order (simd_vec.h's dot8x8_padded: one query
+//            row against eight keys at once, eight independent add chains), then
 //            round(round(q·k)·scale) in dtype
 //   softmax  per row in fp32, max first, std::exp and the denominator summed in key order
 //            (exactly the reference's sequence), probabilities rounded to dtype
@@ -157,20 +157,25 @@ class AttentionKernel {
 
   // out[j] = round(round(q·k_j)·scale) for n consecutive widened keys.
   void score_keys(const float* q, const float* k, int32_t n, float* out) const {
+    constexpr bool kExact = T != DType::kF32;  // 16-bit q and k: exact products
     int32_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-      alignas(16) float d[4];
-      _mm_store_ps(d, dot8x4_padded(q, k + j * hd_pad_, k + (j + 1) * hd_pad_, k + (j + 2) * hd_pad_,
-                                    k + (j + 3) * hd_pad_, hd_pad_));
-      for (int u = 0; u < 4; ++u) out[j + u] = sy::round_to(T, sy::round_to(T, d[u]) * a_.scale);
+    for (; j + 8 <= n; j += 8) {
+      float d[8];
+      dot8x8_padded<kExact>(q, k + j * hd_pad_, hd_pad_, hd_pad_, d);
+      for (int u = 0; u < 8; ++u) out[j + u] = sy::round_to(T, sy::round_to(T, d[u]) * a_.scale);
     }
-    for (; j < n; ++j) out[j] = sy::round_to(T, sy::round_to(T, dot8_padded(q, k + j * hd_pad_, hd_pad_)) * a_.scale);
+    for (; j < n; ++j)
+      out[j] = sy::round_to(T, sy::round_to(T, dot8_padded<kExact>(q, k + j * hd_pad_, hd_pad_)) * a_.scale);
   }
 
   // In place: scores of one query head over its n visible keys -> probabilities rounded to T.
   void softmax_row(float* v, int32_t n, int head) const {
-    float mx = a_.sinks ? a_.sinks[head] : -INFINITY;
-    for (int32_t j = 0; j < n; ++j) mx = std::max(mx, v[j]);
+    // The maximum is the same value in any order (±0 ties give the same exp(s - max) = 1).
+    Vec vmx = vset1(a_.sinks ? a_.sinks[head] : -INFINITY);
+    int32_t j0 = 0;
+    for (; j0 + kLanes <= n; j0 += kLanes) vmx = vmax(vmx, load<DType::kF32>(v, j0));
+    float mx = vreduce_max(vmx);
+    for (int32_t j = j0; j < n; ++j) mx = std::max(mx, v[j]);
     float sum = a_.sinks ? std::exp(a_.sinks[head] - mx) : 0.0f;  // a sink adds to the denominator only
     for (int32_t j = 0; j < n; ++j) {
       v[j] = std::exp(v[j] - mx);

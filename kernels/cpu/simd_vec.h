@@ -330,27 +330,38 @@ inline float sum_squares_ref_order(const void* x, int64_t n) {
   return hsum8_ref_order(acc);
 }
 
-// dot(a, b) over n elements of two fp32 rows whose storage is zero-padded to a multiple of 8
-// (the padding adds +0 products, which leave every lane unchanged: a lane that starts at +0
-// and adds rounded products is never -0).
+// acc + x·y per lane. kExactProducts (both operands 16-bit floats widened to fp32): the product
+// is exact in fp32, so one FMA equals the reference's multiply-then-add; otherwise the product
+// is rounded first, as the reference does.
+template <bool kExactProducts>
+inline __m256 madd8(__m256 acc, __m256 x, __m256 y) {
+  if constexpr (kExactProducts) return _mm256_fmadd_ps(x, y, acc);
+  else return _mm256_add_ps(acc, _mm256_mul_ps(x, y));
+}
+
+// dot(a, b) over two fp32 rows whose storage is zero-padded to n_pad, a multiple of 8 (the
+// padding adds +0 products, which leave every lane unchanged: a lane that starts at +0 and
+// adds rounded products is never -0).
+template <bool kExactProducts>
 inline float dot8_padded(const float* a, const float* b, int64_t n_pad) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n_pad; i += 8) acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+  for (int64_t i = 0; i < n_pad; i += 8) acc = madd8<kExactProducts>(acc, _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
   return hsum8_ref_order(acc);
 }
 
-// Four dots of one padded row q against four padded rows k0..k3, in the reference's order.
-inline __m128 dot8x4_padded(const float* q, const float* k0, const float* k1, const float* k2, const float* k3,
-                            int64_t n_pad) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+// out[j] = dot(q, k + j·ld) for j < 8, eight independent add chains (enough to keep both FMA
+// ports busy), each in the reference's order.
+template <bool kExactProducts>
+inline void dot8x8_padded(const float* q, const float* k, int64_t ld, int64_t n_pad, float* out) {
+  __m256 acc[8];
+  for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n_pad; i += 8) {
     const __m256 x = _mm256_loadu_ps(q + i);
-    a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, _mm256_loadu_ps(k0 + i)));
-    a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, _mm256_loadu_ps(k1 + i)));
-    a2 = _mm256_add_ps(a2, _mm256_mul_ps(x, _mm256_loadu_ps(k2 + i)));
-    a3 = _mm256_add_ps(a3, _mm256_mul_ps(x, _mm256_loadu_ps(k3 + i)));
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) acc[j] = madd8<kExactProducts>(acc[j], x, _mm256_loadu_ps(k + j * ld + i));
   }
-  return hsum8x4_ref_order(a0, a1, a2, a3);
+  _mm_storeu_ps(out, hsum8x4_ref_order(acc[0], acc[1], acc[2], acc[3]));
+  _mm_storeu_ps(out + 4, hsum8x4_ref_order(acc[4], acc[5], acc[6], acc[7]));
 }
 
 // Rounds n up to a multiple of 8 (row padding for the dot8 helpers).
