@@ -31,7 +31,10 @@ namespace {
 constexpr int32_t kBlockTokens = 32;       // query tokens per prefill work item
 constexpr int32_t kKeyChunk = 64;          // K/V rows widened to fp32 at a time
 constexpr int64_t kScoreBudget = 1 << 20;  // floats of scores per item ([rows, keys])
-constexpr int64_t kParallelMinAttentionWork = 1 << 18;  // rows · keys · (head_dim + head_dim_v)
+// rows · keys · (head_dim + head_dim_v) below which a call runs on the calling thread: about
+// 50 µs of work (a decode step of 32 heads × 128 dims at ~128 tokens of context); on a loaded
+// machine waking the second thread costs more than that (tools/bench_cpu, docs/perf/cpu.md).
+constexpr int64_t kParallelMinAttentionWork = 1 << 20;
 
 bool attention_supported(const PagedAttentionArgs& a) {
   if (!is_float_dtype(a.dtype) || a.num_seqs < 0 || a.num_tokens <= 0) return false;
@@ -89,7 +92,7 @@ class AttentionKernel {
       const int64_t t = a_.query_start[it.seq] + it.first_token + i;
       for (int g = 0; g < group_; ++g)
         widen_row<T>(elem(a_.q, t * q_stride_ + int64_t(h0 + g) * a_.head_dim), a_.head_dim,
-                     s.q.data() + (i * group_ + g) * hd_pad_);
+                     s.q.data() + (i * group_ + g) * hd_pad_, hd_pad_);
     }
 
     // Scores, one chunk of widened K rows at a time.
@@ -97,7 +100,7 @@ class AttentionKernel {
       const int32_t p1 = std::min(hi + 1, p0 + kKeyChunk);
       for (int32_t p = p0; p < p1; ++p)
         widen_row<T>(cache_row(a_.k_cache, table, p, it.kv_head, a_.head_dim), a_.head_dim,
-                     s.kv.data() + (p - p0) * hd_pad_);
+                     s.kv.data() + (p - p0) * hd_pad_, hd_pad_);
       for (int32_t i = 0; i < tokens; ++i) {
         const int32_t q_pos = pos0 + it.first_token + i;
         const int32_t k0 = std::max(first_key(q_pos), p0), k1 = std::min(q_pos + 1, p1);  // keys [k0, k1)
@@ -121,7 +124,7 @@ class AttentionKernel {
       const int32_t p1 = std::min(hi + 1, p0 + kKeyChunk);
       for (int32_t p = p0; p < p1; ++p)
         widen_row<T>(cache_row(a_.v_cache, table, p, it.kv_head, a_.head_dim_v), a_.head_dim_v,
-                     s.kv.data() + (p - p0) * hdv_pad_);
+                     s.kv.data() + (p - p0) * hdv_pad_, hdv_pad_);
       for (int32_t i = 0; i < tokens; ++i) {
         const int32_t q_pos = pos0 + it.first_token + i;
         const int32_t k0 = std::max(first_key(q_pos), p0), k1 = std::min(q_pos + 1, p1);

@@ -46,8 +46,8 @@ void rms_norm_rows(const RmsNormArgs& a, const float* w) {
 bool rms_norm(const RmsNormArgs& a) {
   if (!rms_norm_supported(a)) return false;
   static thread_local std::vector<float> w32;  // [dim] fp32 weight, reused across calls
-  w32.resize(size_t(pad8(a.dim)));
-  with_dtype(a.w_dtype, [&]<DType W>() { widen_row<W>(a.w, a.dim, w32.data()); });
+  w32.resize(size_t(a.dim));
+  with_dtype(a.w_dtype, [&]<DType W>() { widen_row<W>(a.w, a.dim, w32.data(), a.dim); });
   with_dtype(a.dtype, [&]<DType T>() { rms_norm_rows<T>(a, w32.data()); });
   return true;
 }

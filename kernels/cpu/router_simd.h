@@ -66,12 +66,12 @@ void route_tokens(const RouterArgs& a) {
   const int E = a.num_experts, k = a.top_k;
 #pragma omp parallel if (a.num_tokens * E > (1 << 14) && omp_get_max_threads() > 1)
   {
-    std::vector<float> score(static_cast<size_t>(pad8(E)));                   // [E] fp32 scores
+    std::vector<float> score(static_cast<size_t>(E));                         // [E] fp32 scores
     std::vector<float> key(static_cast<size_t>(pad_lanes(E)), -INFINITY);  // [E] selection key, -inf padding
     std::vector<uint8_t> taken;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < a.num_tokens; ++t) {
-      widen_row<T>(static_cast<const char*>(a.logits) + size_t(t * E) * dtype_size(T), E, score.data());
+      widen_row<T>(static_cast<const char*>(a.logits) + size_t(t * E) * dtype_size(T), E, score.data(), E);
       int32_t* ids = a.topk_ids + t * k;
       float* w = a.topk_weights + t * k;
       if (a.scoring == RouterScoring::kSoftmaxTopk) {

@@ -367,15 +367,11 @@ inline void dot8x8_padded(const float* q, const float* k, int64_t ld, int64_t n_
 // Rounds n up to a multiple of 8 (row padding for the dot8 helpers).
 constexpr int64_t pad8(int64_t n) { return (n + 7) / 8 * 8; }
 
-// Row [0, n) of dtype T widened to fp32 into dst, zeros up to pad8(n).
+// Row [0, n) of dtype T widened to fp32 into dst, then zeros up to n_pad (>= n).
 template <DType T>
-inline void widen_row(const void* src, int64_t n, float* dst) {
-  for_each_vector(n, [&](int64_t i, int lanes) {
-    const Vec v = load_n<T>(src, i, lanes);
-    if (lanes == kLanes) store<DType::kF32>(dst, i, v);
-    else store_partial<DType::kF32>(dst, i, v, lanes);
-  });
-  for (int64_t i = n; i < pad8(n); ++i) dst[i] = 0.0f;
+inline void widen_row(const void* src, int64_t n, float* dst, int64_t n_pad) {
+  for_each_vector(n, [&](int64_t i, int lanes) { store_n<DType::kF32>(dst, i, load_n<T>(src, i, lanes), lanes); });
+  for (int64_t i = n; i < n_pad; ++i) dst[i] = 0.0f;
 }
 
 }  // namespace

@@ -285,6 +285,7 @@ TEST_P(SmallOpPaths, AttentionPrefillMatchesReference) {
     check_attention({{33}, {33}, 8, 2, 80, 80, 16}, t, rng);                  // no cached prefix
     check_attention({{110}, {40}, 8, 1, 128, 128, 16}, t, rng);               // cached prefix of 70
     check_attention({{70, 1, 35}, {70, 1, 3}, 6, 3, 64, 96, 5}, t, rng);     // mixed, head_dim_v != head_dim
+    check_attention({{21, 19}, {3, 1}, 4, 2, 40, 72, 16}, t, rng);           // head dims not a multiple of 16
     check_attention({{90}, {90}, 4, 2, 64, 64, 16, 17, true}, t, rng);        // sliding window + sinks
     check_attention({{40, 9}, {1, 9}, 4, 1, 256, 256, 8, 0, true, 7}, t, rng);  // sinks, strided q
   }
