@@ -128,37 +128,14 @@ void silu_mul_row(const void* in, void* out, int64_t inter) {
   });
 }
 
-// Splits 2·kLanes interleaved values [g0, u0, g1, u1, ...] (lo: pairs 0.., hi: the next) into
-// gates and ups.
-inline void deinterleave(Vec lo, Vec hi, Vec& even, Vec& odd) {
-#if defined(__AVX512F__)
-  const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  even = _mm512_permutex2var_ps(lo, even_idx, hi);
-  odd = _mm512_permutex2var_ps(lo, odd_idx, hi);
-#else
-  // shuffle: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6]; the 64-bit permute puts the lo pairs first.
-  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xd8));
-  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xdd)), 0xd8));
-#endif
-}
-
 // kGptOssClamped: interleaved [g, u] pairs; g = min(g, limit); u = clamp(u, -limit, limit);
 // out = round(u + 1) · round(g · round(sigmoid(round(g · alpha)))).
 template <DType T>
 void gpt_oss_row(const void* in, void* out, int64_t inter, float alpha, float limit) {
   const Vec lim = vset1(limit), neg_lim = vset1(-limit), one = vset1(1.0f), va = vset1(alpha);
   for_each_vector(inter, [&](int64_t i, int lanes) {
-    Vec lo, hi;
-    if (lanes == kLanes) {
-      lo = load<T>(in, 2 * i);
-      hi = load<T>(in, 2 * i + kLanes);
-    } else {
-      const int n = 2 * lanes;  // values left
-      lo = load_partial<T>(in, 2 * i, std::min(n, kLanes));
-      hi = n > kLanes ? load_partial<T>(in, 2 * i + kLanes, n - kLanes) : vzero();
-    }
-    Vec g, u;
+    Vec lo, hi, g, u;
+    load_pairs<T>(in, 2 * i, lanes, lo, hi);
     deinterleave(lo, hi, g, u);
     // min/max return their second operand for a NaN first operand: g and u come second, as
     // std::min / std::clamp propagate them.

@@ -4,8 +4,7 @@
 // kernels/cpu/*_ref.cpp:
 //   linear, grouped_gemm   avx512 (bf16·bf16 vdpbf16ps, int8 VNNI) → avx2 (reference-order
 //                          FMA, bit-identical to ref; int8) → ref (int8: pack.h's scalar kernel)
-//   rms_norm, rope (rotate-half), paged_attention, route (not group-limited), add, gated_add,
-//   convert, embedding, moe_combine
+//   rms_norm, rope, paged_attention, route, add, gated_add, convert, embedding, moe_combine
 //                          avx512 → avx2 → ref, all bit-identical to ref (*_simd.h)
 //   glu                    avx512 → avx2 → ref; the SIMD paths use a vector exp (within one
 //                          ulp of the dtype of ref, elementwise_simd.h)

@@ -1,9 +1,9 @@
-// SIMD rotary embedding (kernels/rope.h), rotate-half layout, compiled once per ISA by
-// rope_avx512.cpp and rope_avx2.cpp. Bit-identical to ref::rope: cos/sin come from the same
-// scalar std::cos/std::sin per token, and each head computes the same rounded products and sum,
-// vectorised over the pair index i (elements i and i + rotary_dim/2). The interleaved layout
-// (DeepSeek) is left to the reference. Tokens spread over the OpenMP threads only when the
-// call is large (prefill).
+// SIMD rotary embedding (kernels/rope.h), compiled once per ISA by rope_avx512.cpp and
+// rope_avx2.cpp. Bit-identical to ref::rope: cos/sin come from the same scalar
+// std::cos/std::sin per token, and each head computes the same rounded products and sum,
+// vectorised over the pair index i: elements (i, i + rotary_dim/2) in the rotate-half layout,
+// (2i, 2i + 1) in the interleaved one (DeepSeek), split and re-joined with (de)interleave.
+// Tokens spread over the OpenMP threads only when the call is large (prefill).
 #pragma once
 
 #include <omp.h>
@@ -20,21 +20,36 @@ namespace {
 bool rope_supported(const RopeArgs& a) {
   return is_float_dtype(a.dtype) && a.num_tokens > 0 && a.num_q_heads >= 0 && a.num_kv_heads >= 0 &&
          a.rotary_dim > 0 && a.rotary_dim % 2 == 0 && a.rotary_dim <= a.head_dim && a.q && a.positions &&
-         a.inv_freq && !a.interleaved;
+         a.inv_freq;
 }
 
-// Rotates the first rotary_dim elements of one head in place (pairs i, i + half).
+// x' = round(round(x·cos) + round(rotate(x)·sin)) for pairs (x_lo, x_hi), rotate(x) = (-x_hi, x_lo).
 template <DType T>
-void rotate_half(void* head, int half, const float* cos_v, const float* sin_v) {
-  const Vec minus_one = vset1(-1.0f);
+inline void rotate_pairs(Vec& x_lo, Vec& x_hi, Vec c, Vec s) {
+  const Vec y_lo = vadd(round_to<T>(vmul(x_lo, c)), round_to<T>(vmul(vmul(x_hi, vset1(-1.0f)), s)));
+  const Vec y_hi = vadd(round_to<T>(vmul(x_hi, c)), round_to<T>(vmul(x_lo, s)));
+  x_lo = y_lo;
+  x_hi = y_hi;
+}
+
+// Rotates the first rotary_dim = 2·half elements of one head in place.
+template <DType T>
+void rotate_head(void* head, int half, bool interleaved, const float* cos_v, const float* sin_v) {
   for_each_vector(half, [&](int64_t i, int lanes) {
-    const Vec x_lo = load_n<T>(head, i, lanes), x_hi = load_n<T>(head, half + i, lanes);
     const Vec c = load_n<DType::kF32>(cos_v, i, lanes), s = load_n<DType::kF32>(sin_v, i, lanes);
-    // x' = round(round(x·cos) + round(rotate(x)·sin)), rotate(x) = (-x_hi, x_lo).
-    const Vec y_lo = vadd(round_to<T>(vmul(x_lo, c)), round_to<T>(vmul(vmul(x_hi, minus_one), s)));
-    const Vec y_hi = vadd(round_to<T>(vmul(x_hi, c)), round_to<T>(vmul(x_lo, s)));
-    store_n<T>(head, i, y_lo, lanes);
-    store_n<T>(head, half + i, y_hi, lanes);
+    if (interleaved) {  // pairs (2i, 2i + 1)
+      Vec lo, hi, x_lo, x_hi;
+      load_pairs<T>(head, 2 * i, lanes, lo, hi);
+      deinterleave(lo, hi, x_lo, x_hi);
+      rotate_pairs<T>(x_lo, x_hi, c, s);
+      interleave(x_lo, x_hi, lo, hi);
+      store_pairs<T>(head, 2 * i, lanes, lo, hi);
+    } else {  // pairs (i, i + half)
+      Vec x_lo = load_n<T>(head, i, lanes), x_hi = load_n<T>(head, half + i, lanes);
+      rotate_pairs<T>(x_lo, x_hi, c, s);
+      store_n<T>(head, i, x_lo, lanes);
+      store_n<T>(head, half + i, x_hi, lanes);
+    }
   });
 }
 
@@ -57,12 +72,12 @@ void rope_tokens(const RopeArgs& a) {
         sin_v[size_t(i)] = sy::round_to(T, std::sin(freq) * a.attention_factor);
       }
       for (int h = 0; h < a.num_q_heads; ++h)
-        rotate_half<T>(static_cast<char*>(a.q) + size_t(t * q_stride + int64_t(h) * a.head_dim) * es, half,
-                       cos_v.data(), sin_v.data());
+        rotate_head<T>(static_cast<char*>(a.q) + size_t(t * q_stride + int64_t(h) * a.head_dim) * es, half,
+                       a.interleaved, cos_v.data(), sin_v.data());
       if (a.k)
         for (int h = 0; h < a.num_kv_heads; ++h)
-          rotate_half<T>(static_cast<char*>(a.k) + size_t(t * k_stride + int64_t(h) * a.head_dim) * es, half,
-                         cos_v.data(), sin_v.data());
+          rotate_head<T>(static_cast<char*>(a.k) + size_t(t * k_stride + int64_t(h) * a.head_dim) * es, half,
+                         a.interleaved, cos_v.data(), sin_v.data());
     }
   }
 }

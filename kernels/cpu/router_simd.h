@@ -4,7 +4,8 @@
 // sequential sums (an expert's probability must not move by an ulp, or a near-tie could pick
 // another expert), and the selection is k passes of a vector max followed by the lowest expert
 // id holding it — the reference's order (score descending, ties to the lower id).
-// Group-limited selection (DeepSeek-V3 n_group > 1) is left to the reference.
+// Group-limited selection (DeepSeek-V3, n_group > 1) keeps the topk_group groups with the
+// largest sum of their two best keys and masks the other groups' experts to -inf first.
 #pragma once
 
 #include <omp.h>
@@ -19,10 +20,14 @@
 namespace sy::cpu::simd {
 namespace {
 
+bool grouped(const RouterArgs& a) { return a.scoring == RouterScoring::kSigmoid && a.n_group > 1; }
+
 bool route_supported(const RouterArgs& a) {
-  return is_float_dtype(a.logits_dtype) && a.num_experts > 0 && a.top_k > 0 && a.top_k <= a.num_experts &&
-         a.num_tokens > 0 && a.logits && a.topk_ids && a.topk_weights &&
-         !(a.scoring == RouterScoring::kSigmoid && a.n_group > 1);
+  if (!(is_float_dtype(a.logits_dtype) && a.num_experts > 0 && a.top_k > 0 && a.top_k <= a.num_experts &&
+        a.num_tokens > 0 && a.logits && a.topk_ids && a.topk_weights))
+    return false;
+  return !grouped(a) || (a.num_experts % a.n_group == 0 && a.topk_group >= 1 && a.topk_group <= a.n_group &&
+                         a.top_k <= a.topk_group * (a.num_experts / a.n_group));
 }
 
 // Writes the k best experts by key (descending, ties to the lower id) to ids, in order.
@@ -49,6 +54,31 @@ void select_top_k(float* key, int n, int k, std::vector<uint8_t>& taken, int32_t
   }
 }
 
+// DeepSeek-V3 group limit: keeps the topk_group groups whose two best keys sum highest (ties to
+// the lower group id) and sets every other expert's key to -inf, so the following selection
+// only sees the kept groups' experts. group_key: [pad_lanes(n_group)] scratch, -inf padding.
+void mask_to_best_groups(float* key, int n, int n_group, int topk_group, float* group_key, std::vector<uint8_t>& taken,
+                         std::vector<int32_t>& groups) {
+  const int group_size = n / n_group;
+  for (int g = 0; g < n_group; ++g) {
+    float best = -INFINITY, second = -INFINITY;  // as partial_sort with std::greater: [best, second]
+    for (int e = g * group_size; e < (g + 1) * group_size; ++e) {
+      if (key[e] > best) {
+        second = best;
+        best = key[e];
+      } else if (key[e] > second) {
+        second = key[e];
+      }
+    }
+    group_key[g] = group_size >= 2 ? best + second : best;
+  }
+  groups.resize(size_t(topk_group));
+  select_top_k(group_key, n_group, topk_group, taken, groups.data());
+  std::vector<uint8_t>& kept = taken;  // select_top_k marked exactly the kept groups
+  for (int g = 0; g < n_group; ++g)
+    if (!kept[size_t(g)]) std::fill(key + g * group_size, key + (g + 1) * group_size, -INFINITY);
+}
+
 // In place: v = softmax(v) in fp32, as ref::route's (max, sequential sum of std::exp, divide).
 void softmax_exact(float* v, int n) {
   float mx = v[0];
@@ -69,6 +99,8 @@ void route_tokens(const RouterArgs& a) {
     std::vector<float> score(static_cast<size_t>(E));                         // [E] fp32 scores
     std::vector<float> key(static_cast<size_t>(pad_lanes(E)), -INFINITY);  // [E] selection key, -inf padding
     std::vector<uint8_t> taken;
+    std::vector<float> group_key(static_cast<size_t>(pad_lanes(a.n_group)), -INFINITY);  // [n_group]
+    std::vector<int32_t> groups;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < a.num_tokens; ++t) {
       widen_row<T>(static_cast<const char*>(a.logits) + size_t(t * E) * dtype_size(T), E, score.data(), E);
@@ -90,6 +122,7 @@ void route_tokens(const RouterArgs& a) {
             key[size_t(e)] = score[size_t(e)] + (a.correction_bias ? a.correction_bias[e] : 0.0f);
           }
         }
+        if (grouped(a)) mask_to_best_groups(key.data(), E, a.n_group, a.topk_group, group_key.data(), taken, groups);
         select_top_k(key.data(), E, k, taken, ids);
         float sum = 0.0f;
         for (int j = 0; j < k; ++j) sum += (w[j] = score[size_t(ids[j])]);

@@ -242,6 +242,51 @@ inline void store_n(void* p, int64_t i, Vec v, int lanes) {
   else store_partial<T>(p, i, v, lanes);
 }
 
+// Splits 2·kLanes interleaved values [a0, b0, a1, b1, ...] (lo: the first kLanes, hi: the next)
+// into even = [a0, a1, ...] and odd = [b0, b1, ...].
+inline void deinterleave(Vec lo, Vec hi, Vec& even, Vec& odd) {
+#if defined(__AVX512F__)
+  even = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), hi);
+  odd = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), hi);
+#else
+  // shuffle: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6]; the 64-bit permute puts the lo pairs first.
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xd8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xdd)), 0xd8));
+#endif
+}
+
+// The inverse of deinterleave.
+inline void interleave(Vec even, Vec odd, Vec& lo, Vec& hi) {
+#if defined(__AVX512F__)
+  lo = _mm512_permutex2var_ps(even, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), odd);
+  hi = _mm512_permutex2var_ps(even, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), odd);
+#else
+  const __m256 a = _mm256_unpacklo_ps(even, odd), b = _mm256_unpackhi_ps(even, odd);  // [e0 o0 e1 o1 | e4 o4 e5 o5], [e2 o2 e3 o3 | ...]
+  lo = _mm256_permute2f128_ps(a, b, 0x20);
+  hi = _mm256_permute2f128_ps(a, b, 0x31);
+#endif
+}
+
+// Loads / stores 2·lanes interleaved elements at i (lanes <= kLanes) as two vectors.
+template <DType T>
+inline void load_pairs(const void* p, int64_t i, int lanes, Vec& lo, Vec& hi) {
+  if (lanes == kLanes) {
+    lo = load<T>(p, i);
+    hi = load<T>(p, i + kLanes);
+  } else {
+    const int n = 2 * lanes;
+    lo = n >= kLanes ? load<T>(p, i) : load_partial<T>(p, i, n);
+    hi = n > kLanes ? load_partial<T>(p, i + kLanes, n - kLanes) : vzero();
+  }
+}
+template <DType T>
+inline void store_pairs(void* p, int64_t i, int lanes, Vec lo, Vec hi) {
+  const int n = 2 * lanes;
+  if (n >= kLanes) store<T>(p, i, lo);
+  else store_partial<T>(p, i, lo, n);
+  if (n > kLanes) store_n<T>(p, i + kLanes, hi, n - kLanes);
+}
+
 // Calls f.template operator()<T>() with T the runtime dtype t (F32, BF16 or F16).
 template <class F>
 inline void with_dtype(DType t, F&& f) {

@@ -150,7 +150,9 @@ TEST_P(SmallOpPaths, RopeMatchesReference) {
   const Shape shapes[] = {{1, 32, 4, 128, 128, true, false, false},  {3, 4, 2, 64, 64, true, true, false},
                           {5, 2, 1, 80, 80, true, false, false},     {2, 3, 3, 256, 64, false, false, false},
                           {7, 2, 2, 80, 40, true, true, false},      {1, 1, 1, 6, 6, true, false, false},
-                          {300, 8, 2, 128, 128, true, false, false}, {4, 2, 1, 64, 64, true, false, true}};
+                          {300, 8, 2, 128, 128, true, false, false}, {4, 2, 1, 64, 64, true, false, true},
+                          {3, 4, 2, 128, 80, true, true, true},      {2, 1, 1, 6, 6, true, false, true},
+                          {200, 16, 2, 64, 64, true, false, true}};
   for (const Shape& s : shapes)
     for (DType t : kFloatTypes) {
       SCOPED_TRACE("tokens=" + std::to_string(s.tokens) + " head_dim=" + std::to_string(s.head_dim) +
@@ -324,6 +326,7 @@ struct RouterCase {
   int experts, top_k;
   bool renormalize, bias;
   float scale;
+  int n_group = 1, topk_group = 1;  // DeepSeek-V3 group-limited selection when n_group > 1
 };
 
 void check_route(const RouterCase& c, DType t, const Tensor& logits, int64_t tokens, const std::vector<float>& bias) {
@@ -339,6 +342,8 @@ void check_route(const RouterCase& c, DType t, const Tensor& logits, int64_t tok
   a.scoring = c.scoring;
   a.renormalize = c.renormalize;
   a.routed_scaling_factor = c.scale;
+  a.n_group = c.n_group;
+  a.topk_group = c.topk_group;
   a.topk_ids = ids_ref.data();
   a.topk_weights = w_ref.data();
   cpu::ref::route(a);
@@ -356,12 +361,16 @@ TEST_P(SmallOpPaths, RouterMatchesReferenceIncludingTies) {
       {RouterScoring::kSoftmax, 8, 2, false, false, 1.0f},     {RouterScoring::kSoftmax, 130, 1, true, false, 1.0f},
       {RouterScoring::kSigmoid, 64, 8, true, true, 2.5f},      {RouterScoring::kSigmoid, 37, 6, false, false, 1.0f},
       {RouterScoring::kSoftmaxTopk, 32, 4, false, false, 1.0f}, {RouterScoring::kSoftmaxTopk, 128, 8, false, false, 1.0f},
-      {RouterScoring::kSoftmax, 5, 5, true, false, 1.0f}};
+      {RouterScoring::kSoftmax, 5, 5, true, false, 1.0f},
+      {RouterScoring::kSigmoid, 64, 8, true, true, 2.5f, 8, 4},  // DeepSeek-V3's group limit, scaled down
+      {RouterScoring::kSigmoid, 8, 3, true, true, 1.0f, 8, 3},   // groups of one expert
+      {RouterScoring::kSigmoid, 48, 6, false, true, 1.0f, 4, 1}};
   for (const RouterCase& c : cases)
     for (DType t : kFloatTypes)
       for (int64_t tokens : {int64_t(1), int64_t(7), int64_t(300)}) {
         SCOPED_TRACE("scoring=" + std::to_string(int(c.scoring)) + " E=" + std::to_string(c.experts) + " k=" +
-                     std::to_string(c.top_k) + " t=" + test::name_of(t) + " tokens=" + std::to_string(tokens));
+                     std::to_string(c.top_k) + " groups=" + std::to_string(c.topk_group) + "/" +
+                     std::to_string(c.n_group) + " t=" + test::name_of(t) + " tokens=" + std::to_string(tokens));
         const std::vector<float> bias = test::random_tensor(rng, kF32, c.experts, -0.5f, 0.5f).values();
         check_route(c, t, test::random_tensor(rng, t, tokens * c.experts, -4.0f, 4.0f), tokens, bias);
         // Ties: logits drawn from four values, so most choices are between equal scores, and
