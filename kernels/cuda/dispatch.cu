@@ -131,7 +131,8 @@ __global__ void combine_kernel(const T* __restrict__ y_sorted, const int32_t* __
     for (int64_t d = threadIdx.x; d < hidden; d += blockDim.x) {
       float acc = 0.0f;
       for (int j = 0; j < top_k; ++j)
-        acc = round_as<T>(acc + round_as<T>(to_f32(y_sorted[rows[j] * hidden + d]) * weights[j]));
+        if (rows[j] >= 0)  // moe_align gives an out-of-range expert id no row (-1): no term
+          acc = round_as<T>(acc + round_as<T>(to_f32(y_sorted[rows[j] * hidden + d]) * weights[j]));
       out[t * hidden + d] = from_f32<T>(acc);
     }
   }
