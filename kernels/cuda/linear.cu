@@ -6,10 +6,10 @@
 #include <cublas_v2.h>
 
 #include <array>
-#include <mutex>
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_info.h"
 #include "kernels/cuda/float_types.cuh"
 #include "kernels/cuda/grouped_gemm_launch.h"
 #include "kernels/linear.h"
@@ -23,15 +23,38 @@ void check_cublas(cublasStatus_t st, const char* what) {
 }
 
 // One handle per (thread, device): cuBLAS handles carry a stream and must not be shared
-// between threads that set different streams.
-cublasHandle_t cublas_handle() {
+// between threads that set different streams. Each handle owns a preallocated workspace, bound
+// after every cublasSetStream (which resets the handle to cuBLAS' internal workspace pool):
+// with its own workspace cuBLAS allocates nothing inside a GEMM call, so lm_head and the dense
+// projections can be recorded into a CUDA graph (cuBLAS documentation, "CUDA Graphs Support").
+struct CublasContext {
+  cublasHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+};
+
+// cuBLAS' recommended workspace: 32 MiB on Hopper, 4 MiB on earlier architectures.
+size_t cublas_workspace_bytes() { return (current_device_info().cc_major >= 9 ? 32u : 4u) << 20; }
+
+const CublasContext& cublas_context(cudaStream_t stream) {
   constexpr int kMaxDevices = 64;
-  thread_local std::array<cublasHandle_t, kMaxDevices> handles{};
+  thread_local std::array<CublasContext, kMaxDevices> contexts{};
   int device = 0;
   check(cudaGetDevice(&device), "linear: cudaGetDevice");
   if (device < 0 || device >= kMaxDevices) throw std::runtime_error("linear: CUDA device index out of range");
-  if (!handles[size_t(device)]) check_cublas(cublasCreate(&handles[size_t(device)]), "cublasCreate");
-  return handles[size_t(device)];
+  CublasContext& c = contexts[size_t(device)];
+  if (!c.handle) {
+    // Creating a handle and its workspace allocates: never while a graph is being recorded.
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    check(cudaStreamIsCapturing(stream, &capture), "linear: cudaStreamIsCapturing");
+    require(capture == cudaStreamCaptureStatusNone, "linear",
+            "this thread's first GEMM on the device is inside a graph capture; run the captured ops once "
+            "before capturing so that the cuBLAS handle and workspace exist");
+    c.workspace_bytes = cublas_workspace_bytes();
+    check(cudaMalloc(&c.workspace, c.workspace_bytes), "linear: cuBLAS workspace allocation");
+    check_cublas(cublasCreate(&c.handle), "cublasCreate");
+  }
+  return c;
 }
 
 cudaDataType_t cuda_type(DType t) {
@@ -102,8 +125,10 @@ void linear(const LinearArgs& a, void* stream) {
     beta = 1.0f;
   }
   // Row-major y[m, n] = x[m, k] · w[n, k]ᵀ is column-major yᵀ[n, m] = w[k, n]ᵀ · x[k, m].
-  cublasHandle_t h = cublas_handle();
+  const CublasContext& ctx = cublas_context(s);
+  cublasHandle_t h = ctx.handle;
   check_cublas(cublasSetStream(h, s), "cublasSetStream");
+  check_cublas(cublasSetWorkspace(h, ctx.workspace, ctx.workspace_bytes), "cublasSetWorkspace");
   const float alpha = 1.0f;
   check_cublas(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(a.n), int(a.m), int(a.k), &alpha, a.w,
                             cuda_type(a.w_dtype), int(a.k), a.x, cuda_type(a.x_dtype), int(ldx), &beta, a.y,
