@@ -88,11 +88,23 @@ SY_HOST_DEVICE inline double philox_uniform(uint64_t seed, uint64_t counter) {
   return static_cast<double>(bits & ((uint64_t(1) << 53) - 1)) * (1.0 / 9007199254740992.0);
 }
 
+// Masking before sampling: in row r, the logits of ids [mask_offsets[r], mask_offsets[r+1]) of
+// mask_token_ids become -inf (EOS and stop tokens while a sequence is below min_tokens). On the
+// host the serving sampler writes them directly; a device sampler runs this op first.
+struct LogitMaskArgs {
+  float* logits = nullptr;  // [num_rows, vocab_size] fp32, in place
+  int32_t num_rows = 0;
+  int32_t vocab_size = 0;
+  const int32_t* mask_offsets = nullptr;    // [num_rows + 1]
+  const int32_t* mask_token_ids = nullptr;  // [total]; ids outside [0, vocab_size) are skipped
+};
+
 namespace cpu {
 void sample(const SampleArgs& a);
 }
 namespace cuda {
 void sample(const SampleArgs& a, void* stream);
+void mask_logits(const LogitMaskArgs& a, void* stream);
 }
 
 }  // namespace sy

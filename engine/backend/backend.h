@@ -19,6 +19,7 @@
 #include "kernels/moe/router.h"
 #include "kernels/norm.h"
 #include "kernels/rope.h"
+#include "kernels/sampling.h"
 
 namespace sy {
 
@@ -67,6 +68,13 @@ class Backend {
   virtual void moe_permute(const PermuteArgs& a) = 0;
   virtual void moe_combine(const CombineArgs& a) = 0;
   virtual void grouped_gemm(const GroupedGemmArgs& a) = 0;
+
+  // ---- sampling (optional): kernels/sampling.h on logits in this backend's memory ----
+  // A device backend draws tokens where the logits are, so only ids and logprobs cross to the
+  // host. Callers check supports_sampling() first; without it they sample on the host.
+  virtual bool supports_sampling() const { return false; }
+  virtual void mask_logits(const LogitMaskArgs& a) { throw std::runtime_error(name() + " backend does not sample"); }
+  virtual void sample(const SampleArgs& a) { throw std::runtime_error(name() + " backend does not sample"); }
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -146,6 +146,12 @@ class CudaBackend final : public Backend {
   void moe_combine(const CombineArgs& a) override { activate(); cuda::moe_combine(a, stream_); }
   void grouped_gemm(const GroupedGemmArgs& a) override { activate(); cuda::grouped_gemm(a, stream_); }
 
+  // Sampling reads device logits and device parameter arrays; results stay on the device until
+  // the caller copies them back (copy_to_host orders after the kernels on our stream).
+  bool supports_sampling() const override { return true; }
+  void mask_logits(const LogitMaskArgs& a) override { activate(); cuda::mask_logits(a, stream_); }
+  void sample(const SampleArgs& a) override { activate(); cuda::sample(a, stream_); }
+
  private:
   // The calling thread may not be the one that created the backend: make our device current.
   void activate() const { cuda::check(cudaSetDevice(device_), "cudaSetDevice"); }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/model/forward_batch.h"
+#include "engine/model/sampling_batch.h"
 
 namespace sy {
 
@@ -32,6 +33,18 @@ class ModelExecutor {
   virtual KvCacheGeometry kv_cache() const = 0;
   // Adds this executor's routing counts since start into `out` (sized on first call).
   virtual void routing_counts(RoutingCounts& out) const = 0;
+
+  // Sampling where the logits are. An executor whose logits live in device memory may draw
+  // the tokens there: it then reports samples_on_device(), and the engine calls
+  // forward_and_sample instead of forward + sample_on_host, so only the sampling inputs go up
+  // and the ids/logprobs come back. `sampling` has one row per batch.logits_indices entry.
+  // The default runs forward() and samples on the host: any executor may be called this way.
+  virtual bool samples_on_device() const { return false; }
+  virtual void forward_and_sample(const ForwardBatch& batch, const SamplingBatch& sampling, SampledBatch& out) {
+    std::vector<float> logits;
+    forward(batch, logits);
+    sample_on_host(sampling, logits, vocab_size(), out);
+  }
 };
 
 }  // namespace sy

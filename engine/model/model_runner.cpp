@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/model/device_sampling.h"
 #include "engine/moe/moe_block.h"
 
 namespace sy {
@@ -214,24 +215,19 @@ void ModelRunner::count_routing(int64_t first_pad, int64_t num_pad, ScratchArena
   }
 }
 
-void ModelRunner::forward(const ForwardBatch& b, std::vector<float>& logits) {
-  validate(b);
-  if (b.num_tokens() == 0) {  // expert parallelism: no tokens here this step, but peers need our collectives
-    const ModelConfig& c = model_->config;
-    for (size_t i = 0; i < moe_layers_.size(); ++i)
-      moe_dispatcher_->run(int(i), model_->weights.layers[moe_layers_[i]].moe,
-                           {.num_tokens = 0, .expert_offsets = expert_offsets_.as<int32_t>() + i * (c.num_experts + 1)},
-                           scratch_);
-    logits.clear();
-    return;
-  }
-  if (try_forward_with_graph(b, logits)) return;
+void ModelRunner::join_moe_collectives() {
+  const ModelConfig& c = model_->config;
+  for (size_t i = 0; i < moe_layers_.size(); ++i)
+    moe_dispatcher_->run(int(i), model_->weights.layers[moe_layers_[i]].moe,
+                         {.num_tokens = 0, .expert_offsets = expert_offsets_.as<int32_t>() + i * (c.num_experts + 1)},
+                         scratch_);
+}
+
+float* ModelRunner::run_forward(const ForwardBatch& b) {
+  if (float* lg32 = try_replay_graph(b)) return lg32;
   const StepShape shape{b.num_tokens(), b.num_seqs(), b.max_blocks_per_seq, int64_t(b.logits_indices.size())};
   DeviceBatch d = upload_batch(b, scratch_);
   float* lg32 = run_model(shape, d, scratch_);
-  const int64_t V = model_->config.vocab_size;
-  logits.assign(shape.num_logits * V, 0.0f);
-  if (shape.num_logits > 0) be_.copy_to_host(logits.data(), lg32, shape.num_logits * V * sizeof(float));
   count_routing(0, 0, scratch_);
   if (capture_topk_) {
     const int K = model_->config.top_k;
@@ -240,6 +236,34 @@ void ModelRunner::forward(const ForwardBatch& b, std::vector<float>& logits) {
       be_.copy_to_host(captured_topk_[i].data(), topk_buffer(scratch_, i, shape.num_tokens),
                        captured_topk_[i].size() * sizeof(int32_t));
   }
+  return lg32;
+}
+
+void ModelRunner::forward(const ForwardBatch& b, std::vector<float>& logits) {
+  validate(b);
+  if (b.num_tokens() == 0) {  // expert parallelism: no tokens here this step, but peers need our collectives
+    join_moe_collectives();
+    logits.clear();
+    return;
+  }
+  const float* lg32 = run_forward(b);
+  const int64_t n = int64_t(b.logits_indices.size()), V = model_->config.vocab_size;
+  logits.assign(n * V, 0.0f);
+  if (n > 0) be_.copy_to_host(logits.data(), lg32, n * V * sizeof(float));
+}
+
+void ModelRunner::forward_and_sample(const ForwardBatch& b, const SamplingBatch& sampling, SampledBatch& out) {
+  if (!samples_on_device()) return ModelExecutor::forward_and_sample(b, sampling, out);
+  validate(b);
+  if (size_t(sampling.num_rows()) != b.logits_indices.size())
+    throw std::invalid_argument("forward_and_sample: " + std::to_string(sampling.num_rows()) + " sampling rows for " +
+                                std::to_string(b.logits_indices.size()) + " logits rows");
+  if (b.num_tokens() == 0) {
+    join_moe_collectives();
+    sample_on_device(be_, scratch_, nullptr, vocab_size(), sampling, out);  // no rows: clears `out`
+    return;
+  }
+  sample_on_device(be_, scratch_, run_forward(b), vocab_size(), sampling, out);
 }
 
 // ---- decode graphs ----
@@ -300,20 +324,18 @@ std::vector<int> ModelRunner::enable_decode_graphs(std::vector<int> sizes) {
   return recorded;
 }
 
-bool ModelRunner::try_forward_with_graph(const ForwardBatch& b, std::vector<float>& logits) {
+float* ModelRunner::try_replay_graph(const ForwardBatch& b) {
   if (decode_graphs_.empty() || capture_topk_ || !is_pure_decode(b) || b.max_blocks_per_seq > graph_max_blocks_)
-    return false;
+    return nullptr;
   auto it = decode_graphs_.lower_bound(b.num_seqs());
-  if (it == decode_graphs_.end()) return false;
+  if (it == decode_graphs_.end()) return nullptr;
   const int padded = it->first;
   ForwardBatch p = pad_decode_batch(b, padded, graph_max_blocks_, spare_block_, kv_.block_size);
   upload_batch(p, graph_scratch_);  // same buffers the graph was recorded with
   be_.replay(it->second);
-  const int64_t V = model_->config.vocab_size, n = b.num_seqs();
-  logits.assign(n * V, 0.0f);
-  be_.copy_to_host(logits.data(), graph_scratch_.get<float>("final.logits_f32", padded * V), n * V * sizeof(float));
-  count_routing(n, padded - n, graph_scratch_);
-  return true;
+  count_routing(b.num_seqs(), padded - b.num_seqs(), graph_scratch_);
+  // The real sequences' rows come first: [n, V] of the graph's [padded, V] logits.
+  return graph_scratch_.get<float>("final.logits_f32", size_t(padded) * model_->config.vocab_size);
 }
 
 void ModelRunner::routing_counts(RoutingCounts& out) const {

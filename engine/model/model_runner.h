@@ -26,6 +26,10 @@ class ModelRunner final : public ModelExecutor {
   ModelRunner(std::shared_ptr<const Model> model, KvCacheGeometry kv);
 
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+  // On a backend that samples (CUDA) the logits stay on the device and the tokens are drawn
+  // there (engine/model/device_sampling.h); elsewhere forward + host sampling.
+  bool samples_on_device() const override { return be_.supports_sampling(); }
+  void forward_and_sample(const ForwardBatch& batch, const SamplingBatch& sampling, SampledBatch& out) override;
   int vocab_size() const override { return model_->config.vocab_size; }
   int max_model_len() const override { return model_->config.max_position_embeddings; }
   KvCacheGeometry kv_cache() const override { return kv_; }
@@ -73,7 +77,13 @@ class ModelRunner final : public ModelExecutor {
                  void* out);
   int32_t* topk_buffer(ScratchArena& arena, size_t moe_index, int64_t num_tokens);
   void count_routing(int64_t first_pad_token, int64_t num_pad_tokens, ScratchArena& arena);
-  bool try_forward_with_graph(const ForwardBatch& b, std::vector<float>& logits);
+  // Runs a validated non-empty batch (replaying a decode graph when one fits), counts its
+  // routing; returns the device fp32 logits [b.logits_indices.size(), V].
+  float* run_forward(const ForwardBatch& b);
+  // An empty batch under expert parallelism: joins every MoE layer's collectives.
+  void join_moe_collectives();
+  // Replays a recorded decode graph when the batch fits one; nullptr otherwise.
+  float* try_replay_graph(const ForwardBatch& b);
 
   std::shared_ptr<const Model> model_;
   Backend& be_;

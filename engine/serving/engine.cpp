@@ -231,16 +231,25 @@ void Engine::step() {
   if (out.scheduled.empty()) return;
 
   const ForwardBatch batch = build_forward_batch(out.scheduled, block_size_);
-  executor_->forward(batch, logits_);
-  std::vector<SamplerRow> rows;
+  std::vector<SamplerRow> rows;  // one per logits row, in batch order
   for (const ScheduledSequence& s : out.scheduled)
     if (s.samples()) {
       const Request& req = *s.seq->request;
       const bool below_min = s.seq->num_output_tokens() < req.spec.params.min_tokens;
       rows.push_back({s.seq, &req.spec.params, req.seed, below_min ? &req.min_tokens_mask : nullptr});
     }
+  // Sample where the logits are: on the executor's device when it can (only ids and logprobs
+  // come back), else on the host from the logits forward() copied back.
+  const SamplingBatch sampling = sampler_.prepare(rows, vocab_size_);
+  SampledBatch sampled_batch;
+  if (executor_->samples_on_device()) {
+    executor_->forward_and_sample(batch, sampling, sampled_batch);
+  } else {
+    executor_->forward(batch, logits_);
+    sample_on_host(sampling, logits_, vocab_size_, sampled_batch);
+  }
   scheduler_.commit(out.scheduled);
-  const std::vector<SampledToken> sampled = sampler_.sample(rows, logits_, vocab_size_);
+  const std::vector<SampledToken> sampled = sampler_.collect(rows, sampled_batch);
 
   // Postprocess: append tokens, stop checks, one message per request with news.
   std::vector<Request*> touched;

@@ -267,11 +267,32 @@ __global__ void __launch_bounds__(kThreads) logprobs_kernel(SampleArgs a) {
   }
 }
 
+// One block per row: that row's masked ids become -inf (each id once per row, so no two
+// threads of a row write the same element; rows own disjoint logits).
+__global__ void mask_logits_kernel(LogitMaskArgs a) {
+  const int row = blockIdx.x;
+  float* x = a.logits + int64_t(row) * a.vocab_size;
+  for (int i = a.mask_offsets[row] + threadIdx.x; i < a.mask_offsets[row + 1]; i += blockDim.x) {
+    const int id = a.mask_token_ids[i];
+    if (id >= 0 && id < a.vocab_size) x[id] = -INFINITY;
+  }
+}
+
 __global__ void segment_offsets_kernel(int32_t* offsets, int rows, int vocab) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i <= rows; i += gridDim.x * blockDim.x) offsets[i] = i * vocab;
 }
 
 }  // namespace
+
+void mask_logits(const LogitMaskArgs& a, void* stream) {
+  const char* op = "mask_logits";
+  require(a.num_rows >= 0 && a.vocab_size > 0, op, "num_rows must be >= 0 and vocab_size > 0");
+  if (a.num_rows == 0) return;
+  require(a.logits && a.mask_offsets && a.mask_token_ids, op, "logits, mask_offsets and mask_token_ids must be set");
+  auto st = static_cast<cudaStream_t>(stream);
+  mask_logits_kernel<<<a.num_rows, 128, 0, st>>>(a);
+  after_launch(op, st);
+}
 
 void sample(const SampleArgs& a, void* stream) {
   const char* op = "sample";

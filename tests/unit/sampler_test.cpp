@@ -1,11 +1,22 @@
 // CPU sampler (kernels/sampling.h): greedy, temperature, filters, penalties, seeded draws that
-// do not depend on the batch, logprobs.
+// do not depend on the batch, logprobs. Serving glue (engine/serving/sampler.h): the
+// SamplingBatch a step's sequences give, host sampling from it, and the engine's choice of where
+// to sample (an executor that samples on its device gets forward_and_sample; tokens, seeded
+// draws and logprobs are those of host sampling).
 #include "kernels/sampling.h"
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <vector>
+
+#include "engine/serving/engine.h"
+#include "engine/serving/sampler.h"
+#include "fake_executor.h"
 
 namespace sy {
 namespace {
@@ -223,6 +234,210 @@ TEST(Philox, KnownAnswer) {
   EXPECT_EQ(r.v[1], 0xe169c58du);
   EXPECT_EQ(r.v[2], 0xbc57ac4cu);
   EXPECT_EQ(r.v[3], 0x9b00dbd8u);
+}
+
+// ---- serving glue ----
+
+Sequence make_sequence(int32_t index, std::vector<int32_t> prompt, std::vector<int32_t> output) {
+  Sequence s;
+  s.index = index;
+  s.num_prompt_tokens = static_cast<int32_t>(prompt.size());
+  s.token_ids = std::move(prompt);
+  s.token_ids.insert(s.token_ids.end(), output.begin(), output.end());
+  return s;
+}
+
+TEST(SamplerGlue, PrepareGivesParamsCountersPenaltiesAndMasksPerRow) {
+  const Sequence a = make_sequence(0, {5, 6, 5}, {6, 6}), b = make_sequence(3, {1}, {});
+  SamplingParams pa, pb;
+  pa.temperature = 0.7f;
+  pa.top_k = 5;
+  pa.repetition_penalty = 1.2f;
+  pa.logprobs = 2;
+  pb.temperature = 0;
+  const std::vector<int32_t> masked{7, 99, -1, 2};  // 99 and -1 are outside a vocabulary of 10
+  const std::vector<SamplerRow> rows{{&a, &pa, 11, nullptr}, {&b, &pb, 12, &masked}};
+  const SamplingBatch s = Sampler().prepare(rows, 10);
+  ASSERT_EQ(s.num_rows(), 2);
+  EXPECT_EQ(s.params[0].temperature, 0.7f);
+  EXPECT_EQ(s.params[0].top_k, 5);
+  EXPECT_EQ(s.params[0].seed, 11u);
+  EXPECT_EQ(s.params[0].rng_counter, sampler_rng_counter(a));
+  EXPECT_EQ(s.params[1].rng_counter, (uint64_t(3) << 32) | 0u);
+  EXPECT_EQ(s.params[1].temperature, 0.0f);
+  // Row 0: tokens 5 (prompt only: count 0) and 6 (prompt once, output twice: count 2); row 1 none.
+  ASSERT_EQ(s.penalty_offsets, (std::vector<int32_t>{0, 2, 2}));
+  std::map<int32_t, int32_t> counts;
+  for (int i = 0; i < 2; ++i) counts[s.penalty_token_ids[i]] = s.penalty_output_counts[i];
+  EXPECT_EQ(counts, (std::map<int32_t, int32_t>{{5, 0}, {6, 2}}));
+  EXPECT_EQ(s.mask_offsets, (std::vector<int32_t>{0, 0, 2}));
+  EXPECT_EQ(s.mask_token_ids, (std::vector<int32_t>{7, 2}));
+  EXPECT_EQ(s.num_top_logprobs, 2);
+  EXPECT_NO_THROW(validate_sampling_batch(s));
+}
+
+TEST(SamplerGlue, HostSamplingMasksThenSamplesAndCollectCutsTopN) {
+  const Sequence a = make_sequence(0, {1}, {}), b = make_sequence(1, {1}, {});
+  SamplingParams greedy_lp, greedy;
+  greedy_lp.temperature = 0;
+  greedy_lp.logprobs = 1;
+  greedy.temperature = 0;
+  const std::vector<int32_t> masked{3};
+  const std::vector<SamplerRow> rows{{&a, &greedy_lp, 1, &masked}, {&b, &greedy, 1, nullptr}};
+  std::vector<float> logits{0, 1, 2, 9, /*row 1*/ 0, 1, 2, 9};
+  const std::vector<SampledToken> out = Sampler().sample(rows, logits, 4);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].token_id, 2);  // 3 is masked
+  EXPECT_EQ(out[1].token_id, 3);
+  EXPECT_TRUE(std::isinf(logits[3]) && logits[3] < 0);
+  const double log_z = std::log(1 + std::exp(1.0) + std::exp(2.0));
+  EXPECT_NEAR(out[0].logprob, 2.0 - log_z, 1e-5);
+  ASSERT_EQ(out[0].top.size(), 1u);
+  EXPECT_EQ(out[0].top[0].first, 2);
+  EXPECT_TRUE(out[1].top.empty());
+}
+
+TEST(SamplerGlue, MalformedBatchesAreRejectedNamingTheArray) {
+  SamplingBatch s;
+  s.params.resize(2);
+  s.penalty_offsets = {0, 0, 0};
+  s.mask_offsets = {0, 1};
+  try {
+    validate_sampling_batch(s);
+    FAIL() << "a mask_offsets of the wrong length must be rejected";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("mask_offsets"), std::string::npos) << e.what();
+  }
+  std::vector<float> logits(3 * 4);
+  SampledBatch out;
+  s.mask_offsets = {0, 0, 0};
+  EXPECT_THROW(sample_on_host(s, logits, 8, out), std::invalid_argument);  // 2 rows of 8 > 12 values
+}
+
+// A FakeExecutor that says it samples on its device: the engine must hand it the step's
+// SamplingBatch (forward_and_sample) instead of asking for logits. It "samples on the device" by
+// running the host reference on its own logits, so its tokens must be the host path's.
+class FakeDeviceSamplingExecutor : public testing::FakeExecutor {
+ public:
+  using FakeExecutor::FakeExecutor;
+  bool samples_on_device() const override { return true; }
+  void forward_and_sample(const ForwardBatch& batch, const SamplingBatch& sampling, SampledBatch& out) override {
+    ++num_device_samples;
+    rows_sampled += sampling.num_rows();
+    EXPECT_EQ(size_t(sampling.num_rows()), batch.logits_indices.size());
+    std::vector<float> logits;
+    forward(batch, logits);
+    sample_on_host(sampling, logits, vocab_size(), out);
+  }
+  int num_device_samples = 0;
+  int rows_sampled = 0;
+};
+
+struct Streamed {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int32_t> tokens;
+  std::vector<TokenLogprob> logprobs;
+  bool done = false;
+  OutputSink sink() {
+    return [this](RequestOutput&& out) {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& d : out.sequences) {
+        tokens.insert(tokens.end(), d.token_ids.begin(), d.token_ids.end());
+        logprobs.insert(logprobs.end(), d.logprobs.begin(), d.logprobs.end());
+      }
+      done = out.finished;
+      cv.notify_all();
+    };
+  }
+  bool wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; });
+  }
+};
+
+// Seeded sampling with filters, penalties, a min_tokens mask and logprobs, three requests at once.
+std::vector<std::unique_ptr<Streamed>> run_requests(std::shared_ptr<ModelExecutor> executor) {
+  EngineConfig cfg;
+  cfg.scheduler.max_num_seqs = 8;
+  cfg.scheduler.max_num_batched_tokens = 16;
+  cfg.eos_token_ids = {testing::FakeExecutor::kEos};
+  Engine engine(std::move(executor), {}, cfg);
+  engine.start();
+  std::vector<std::unique_ptr<Streamed>> streams;
+  for (int r = 0; r < 3; ++r) {
+    RequestSpec spec;
+    spec.prompt_token_ids = {1 + r, 2, 3, 4, 5 + r, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
+    spec.params.temperature = 0.6f + 0.2f * float(r);
+    spec.params.top_p = 0.9f;
+    spec.params.top_k = 20;
+    spec.params.min_p = 0.01f;
+    spec.params.repetition_penalty = 1.1f;
+    spec.params.frequency_penalty = 0.3f;
+    spec.params.max_tokens = 12;
+    spec.params.min_tokens = 6;
+    spec.params.logprobs = 2;
+    spec.params.seed = 1234 + uint64_t(r);
+    streams.push_back(std::make_unique<Streamed>());
+    auto slot = engine.reserve_queue_slot();
+    EXPECT_TRUE(slot.has_value());
+    const Engine::SubmitResult res = engine.submit(std::move(spec), streams.back()->sink(), std::move(*slot));
+    EXPECT_FALSE(res.error.has_value());
+  }
+  for (auto& s : streams) EXPECT_TRUE(s->wait());
+  engine.stop();
+  return streams;
+}
+
+TEST(SamplerGlue, EngineSamplesOnTheDeviceOfAnExecutorThatCanAndGetsTheHostTokens) {
+  auto host = std::make_shared<testing::FakeExecutor>(256, 4);
+  auto device = std::make_shared<FakeDeviceSamplingExecutor>(256, 4);
+  const auto on_host = run_requests(host);
+  const auto on_device = run_requests(device);
+  EXPECT_GT(device->num_device_samples, 0);
+  EXPECT_EQ(device->num_forward_calls, device->num_device_samples) << "every step went through forward_and_sample";
+  int total_tokens = 0;
+  for (size_t r = 0; r < on_host.size(); ++r) {
+    EXPECT_EQ(on_device[r]->tokens, on_host[r]->tokens) << "request " << r;
+    EXPECT_GE(on_host[r]->tokens.size(), 6u);  // min_tokens: EOS masked for the first 6
+    ASSERT_EQ(on_device[r]->logprobs.size(), on_host[r]->logprobs.size());
+    for (size_t i = 0; i < on_host[r]->logprobs.size(); ++i) {
+      EXPECT_EQ(on_device[r]->logprobs[i].logprob, on_host[r]->logprobs[i].logprob);
+      EXPECT_EQ(on_device[r]->logprobs[i].top, on_host[r]->logprobs[i].top);
+      EXPECT_EQ(on_device[r]->logprobs[i].top.size(), 2u);
+    }
+    total_tokens += int(on_host[r]->tokens.size());
+  }
+  EXPECT_EQ(device->rows_sampled, total_tokens);
+}
+
+// Any executor may be asked to forward_and_sample: the default is forward + host sampling.
+TEST(SamplerGlue, DefaultForwardAndSampleIsForwardThenHostSampling) {
+  testing::FakeExecutor a(16, 4), b(16, 4);
+  ForwardBatch batch;
+  batch.token_ids = {1, 2, 3};
+  batch.positions = {0, 1, 2};
+  batch.slot_mapping = {0, 1, 2};
+  batch.query_start = {0, 3};
+  batch.seq_lens = {3};
+  batch.max_blocks_per_seq = 1;
+  batch.block_tables = {0};
+  batch.logits_indices = {2};
+  SamplingBatch s;
+  s.params.resize(1);
+  s.params[0].temperature = 0.8f;
+  s.params[0].seed = 5;
+  s.penalty_offsets = {0, 0};
+  s.mask_offsets = {0, 0};
+  SampledBatch via_default, via_host;
+  ModelExecutor& as_executor = a;
+  EXPECT_FALSE(as_executor.samples_on_device());
+  as_executor.forward_and_sample(batch, s, via_default);
+  std::vector<float> logits;
+  b.forward(batch, logits);
+  sample_on_host(s, logits, b.vocab_size(), via_host);
+  EXPECT_EQ(via_default.token_ids, via_host.token_ids);
+  EXPECT_EQ(a.num_forward_calls, 1);
 }
 
 }  // namespace
