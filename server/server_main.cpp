@@ -152,7 +152,14 @@ int run(int argc, char** argv) {
     executor = ep_executor;
     served.expert_parallel = ep_executor;
   } else {
-    executor = std::make_shared<ModelRunner>(model, KvCacheGeometry{num_blocks, o.block_size});
+    auto runner = std::make_shared<ModelRunner>(model, KvCacheGeometry{num_blocks, o.block_size});
+    // Decode steps replay CUDA graphs recorded now, one per power-of-two batch size up to 64
+    // (a no-op on the CPU backend); a step of n sequences pads to the next recorded size.
+    std::vector<int> graph_sizes;
+    for (int n = 1; n <= std::min(o.max_num_seqs, 64); n *= 2) graph_sizes.push_back(n);
+    const std::vector<int> recorded = runner->enable_decode_graphs(graph_sizes);
+    if (!recorded.empty()) spdlog::info("decode graphs recorded for batch sizes up to {}", recorded.front());
+    executor = runner;
   }
   Engine engine(executor, make_detokenizer_stream_factory(served.tokenizer), cfg);
   served.engine = &engine;
