@@ -1,9 +1,9 @@
 // Whole-model parity on the CUDA backend (issue #6 §5): every fixture model loaded on the GPU
 // must reproduce transformers' logits, layer-0 router choices and greedy continuations with the
 // tolerances of the CPU parity test (the checks are shared: tests/parity/parity_checks.h).
-// Also: decode steps replayed from CUDA graphs give the tokens and logits of plain decode steps,
-// and the serving engine on the CUDA backend streams the goldens' greedy tokens for concurrent
-// requests (sampling then runs on the device).
+// Also: decode steps replayed from CUDA graphs give the tokens (and, within those tolerances,
+// the logits) of plain decode steps, and the serving engine on the CUDA backend streams the
+// goldens' greedy tokens for concurrent requests (sampling then runs on the device).
 // Without a GPU every test reports "skipped: no CUDA device".
 #include <gtest/gtest.h>
 
@@ -92,10 +92,11 @@ BatchedDecode decode_batched(ModelRunner& runner, const std::vector<std::vector<
   return out;
 }
 
-// Graph replay vs plain steps on the same model. A batch whose size was recorded runs the very
-// kernels of a plain step on the same shapes: logits bit-identical. A batch padded to a larger
-// recorded size runs GEMMs over more rows (other tilings, other expert segments): its logits are
-// held to the transformers tolerances and its tokens must still be identical.
+// Graph replay vs plain steps on the same model: identical greedy tokens (the goldens'), and
+// logits within the transformers tolerances. Not bit-identical: a graph is recorded for the
+// model's whole context (its block tables are max_position_embeddings / block_size wide), so its
+// attention splits the keys differently (split-KV), and a batch padded to a larger recorded
+// size runs the GEMMs over more rows (other tilings, other expert segments).
 TEST_P(GpuModelParity, DecodeGraphsGiveThePlainDecodeTokensAndLogits) {
   const int steps = 16;
   std::vector<std::vector<int32_t>> prompts;
@@ -116,15 +117,10 @@ TEST_P(GpuModelParity, DecodeGraphsGiveThePlainDecodeTokensAndLogits) {
     EXPECT_EQ(g.tokens, a.tokens) << GetParam() << " with " << num_seqs << " sequences";
     for (size_t s = 0; s < num_seqs; ++s)
       EXPECT_EQ(a.tokens[s], goldens_.greedy(s)) << GetParam() << " prompt " << s << " decoded in a batch";
-    const bool exact_size = num_seqs == 1 || num_seqs == 2 || num_seqs == 4 || num_seqs == 8;
     ASSERT_EQ(g.step_logits.size(), a.step_logits.size());
-    for (size_t st = 0; st < a.step_logits.size(); ++st) {
-      if (exact_size)
-        EXPECT_EQ(g.step_logits[st], a.step_logits[st]) << GetParam() << " decode step " << st;
-      else
-        parity::expect_logits_match(GetParam() + " (graph vs plain)", st, g.step_logits[st], a.step_logits[st],
-                                    model_->config.vocab_size, is_bf16());
-    }
+    for (size_t st = 0; st < a.step_logits.size(); ++st)
+      parity::expect_logits_match(GetParam() + " graph vs plain, decode step", st, g.step_logits[st],
+                                  a.step_logits[st], model_->config.vocab_size, is_bf16());
   }
 }
 
