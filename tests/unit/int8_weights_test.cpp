@@ -36,6 +36,7 @@
 #include "engine/model/model.h"
 #include "engine/model/model_runner.h"
 #include "engine/model/single_sequence.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/pack.h"
 
 namespace sy {
@@ -235,6 +236,43 @@ TEST_P(Int8Accuracy, LmHeadAloneIsWithinItsQuantisationError) {
   print("lm_head", GetParam(), acc);
   EXPECT_LE(acc.rel_rms, 0.02);
   EXPECT_EQ(acc.agree, acc.positions);
+}
+
+// The scalar, AVX2 and AVX-512 int8 paths multiply identical integers (the activation
+// quantisers are bit-identical) and differ only in the order of the fp32 sum over k groups, so
+// whole f32 models agree to float rounding (2⁻²⁴ ≈ 6e-8) times the fixtures' gain (10-30×, file
+// comment): ≤ 1e-5 relative RMS (measured 1.1-2.1e-7) and the same top-1 everywhere. (bf16 models round every activation, where
+// a one-ulp difference is 0.4% before amplification, so they are compared per kernel in
+// kernels_simd_test instead.)
+TEST(Int8Paths, ScalarAvx2AndAvx512AgreeOnWholeModels) {
+  auto be = make_cpu_backend();
+  for (const char* name : {"mixtral-f32", "qwen2moe-f32", "qwen3moe-f32", "olmoe-f32"}) {
+    auto model = load_model(kModels / name, *be, {}, {}, WeightFormat::kInt8);
+    const std::vector<int32_t> text = {5, 17, 42, 8, 99, 3, 64, 120, 7, 250, 31, 2};
+    std::vector<std::vector<float>> logits;
+    std::vector<cpu::Isa> paths;
+    for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+      const cpu::Isa previous = cpu::set_active_isa(isa);
+      if (cpu::active_isa() == isa) {
+        ModelRunner runner(model, single_sequence_kv(int(text.size())));
+        logits.push_back(SingleSequence(runner).append(text, true));
+        paths.push_back(isa);
+      }
+      cpu::set_active_isa(previous);
+    }
+    const int V = model->config.vocab_size;
+    for (size_t i = 1; i < logits.size(); ++i) {
+      double sq_err = 0, sq_ref = 0;
+      for (size_t j = 0; j < logits[0].size(); ++j) {
+        sq_err += double(logits[i][j] - logits[0][j]) * (logits[i][j] - logits[0][j]);
+        sq_ref += double(logits[0][j]) * logits[0][j];
+      }
+      EXPECT_LE(std::sqrt(sq_err / sq_ref), 1e-5) << name << ": " << cpu::isa_name(paths[i]) << " vs scalar";
+      for (size_t p = 0; p < text.size(); ++p)
+        EXPECT_EQ(argmax(logits[i].data() + p * size_t(V), V), argmax(logits[0].data() + p * size_t(V), V))
+            << name << ": " << cpu::isa_name(paths[i]) << " position " << p;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Int8Accuracy, ::testing::ValuesIn(kFixtures), [](const auto& info) {
