@@ -6,7 +6,8 @@
 //                   fp32, so those use FMA; a product involving an f32 is rounded before the
 //                   add, as the reference does.
 //   int8 weights    vpmaddubsw on |x| × sign(x)·w (no saturation: |x|, |w| ≤ 127), vpmaddwd to
-//                   int32, then fp32 scaling per activation group — the same integers as VNNI
+//                   int32 lanes, one per activation lane group, scaled in fp32 once per row
+//                   and channel — the same integers as VNNI
 // Tiles are 2 rows × 4 output channels (16 ymm registers).
 #include <immintrin.h>
 
@@ -116,23 +117,21 @@ struct Int8Kernel {
   const void* w_row(int e, int64_t c) const { return p.packed->channel(e, c); }
   float finish(float v, int e, int64_t c) const { return v * p.packed->expert_scales(e)[c]; }
 
+  // The 8 int32 lanes of a 256-bit vector hold lane groups 8h..8h+7 (bytes 32h..32h+31 of each
+  // chunk, pack.h), so the two halves of every chunk are accumulated in two passes over the
+  // tile (the second reads it from cache); each pass is scaled once at its end.
   template <int MR>
   void tile(const void* const* xr, const void* const* wr, float (*out)[4]) const {
-    const int64_t k_pad = xq.k_pad, groups = k_pad / kInt8Group;
-    const float* scales[MR];
-    for (int i = 0; i < MR; ++i)
-      scales[i] = xq.scales.data() + (static_cast<const int8_t*>(xr[i]) - xq.q.data()) / k_pad * groups;
+    const int64_t chunks = xq.k_pad / kInt8Group;
     const __m256i ones16 = _mm256_set1_epi16(1);
     const __m256i offset = _mm256_set1_epi8(char(0x80));
-    __m256 acc[MR][4];
     for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_ps();
-    for (int64_t g = 0; g < groups; ++g) {
-      __m256i dot[MR][4];
+      for (int j = 0; j < 4; ++j) out[i][j] = 0.0f;
+    for (int h = 0; h < 2; ++h) {
+      __m256i acc[MR][4];
       for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < 4; ++j) dot[i][j] = _mm256_setzero_si256();
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) {
+        for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_si256();
+      for (int64_t g = 0; g < chunks; ++g) {
         const int64_t w_off = g * kInt8GroupStride + h * 32, x_off = g * kInt8Group + h * 32;
         __m256i w[4];
 #pragma GCC unroll 4
@@ -146,17 +145,15 @@ struct Int8Kernel {
 #pragma GCC unroll 4
           for (int j = 0; j < 4; ++j) {
             const __m256i pairs = _mm256_maddubs_epi16(x_abs, _mm256_sign_epi8(w[j], x));
-            dot[i][j] = _mm256_add_epi32(dot[i][j], _mm256_madd_epi16(pairs, ones16));
+            acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(pairs, ones16));
           }
         }
       }
       for (int i = 0; i < MR; ++i) {
-        const __m256 scale = _mm256_set1_ps(scales[i][g]);
-        for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i][j]), scale, acc[i][j]);
+        const __m256 scale = _mm256_loadu_ps(xq.scales.data() + xq.row_of(xr[i]) * kInt8Lanes + 8 * h);
+        for (int j = 0; j < 4; ++j) out[i][j] += hsum(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[i][j]), scale));
       }
     }
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < 4; ++j) out[i][j] = hsum(acc[i][j]);
   }
 };
 

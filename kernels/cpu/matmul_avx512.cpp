@@ -3,10 +3,11 @@
 //   bf16 x · bf16 w   vdpbf16ps: bf16 products are exact in fp32, accumulated in fp32
 //                     (other float mixes return false: ops.cpp runs them on the AVX2 kernels,
 //                     which reproduce the reference bit for bit)
-//   int8 weights      vpdpbusd on (w + 128) u8 × x s8, preloaded with the -128·Σx correction,
-//                     then fp32 scaling per activation group (pack.h has the math)
+//   int8 weights      vpdpbusd on (w + 128) u8 × x s8 into int32 lanes preloaded with the
+//                     -128·Σx correction, one lane per activation lane group, scaled in fp32
+//                     once per row and channel (pack.h has the math)
 // Each output is a dot product along the contiguous Hugging Face weight row, accumulated in
-// 16 fp32 lanes and reduced at the end: only the summation order differs from the reference
+// 16 lanes and reduced at the end: only the summation order differs from the reference
 // (and vdpbf16ps treats bf16 subnormals as zero).
 #include <immintrin.h>
 
@@ -86,36 +87,47 @@ __m512 load16(const void* x, DType dtype, int64_t i, int64_t end) {
   }
 }
 
-// pack.cpp's quantize_activation_row with AVX-512, producing the same integers and scales: per
-// element the same float operations (|x| maximum, one multiply by 127 / amax, round half to
-// even, clamp to ±127), and the VNNI correction −128·Σ4 from vpdpbusd on a vector of 128s.
 }  // namespace
 
-void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q, float* group_scales,
-                             int32_t* neg_sum4) {
+// pack.cpp's quantize_activation_row with AVX-512, producing the same integers and scales: per
+// element the same float operations (|x| maximum per lane group, one multiply by 127 / amax,
+// round half to even, clamp to ±127), and the VNNI correction −128·Σ q per lane from vpdpbusd
+// on a vector of 128s (lane l of vpdpbusd sums bytes 4l..4l+3 of every chunk: lane group l).
+void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q, float* lane_scales,
+                             int32_t* neg_lane_sums) {
   const __m512 sign = _mm512_set1_ps(-0.0f);
+  // Pass 1: the largest |x| at each of the 64 positions of a chunk, over all chunks.
+  __m512 peak[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t g0 = 0; g0 < k_pad; g0 += kInt8Group)
+    for (int j = 0; j < 4; ++j) peak[j] = _mm512_max_ps(peak[j], _mm512_andnot_ps(sign, load16(x, dtype, g0 + 16 * j, k)));
+  alignas(64) float position_max[kInt8Group];
+  alignas(64) float position_inv[kInt8Group];  // 127 / amax of the position's lane group
+  for (int j = 0; j < 4; ++j) _mm512_store_ps(position_max + 16 * j, peak[j]);
+  for (int l = 0; l < kInt8Lanes; ++l) {
+    const float* m = position_max + 4 * l;
+    const float amax = std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+    lane_scales[l] = amax / 127.0f;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int b = 0; b < 4; ++b) position_inv[4 * l + b] = inv;
+  }
+  __m512 inv[4];
+  for (int j = 0; j < 4; ++j) inv[j] = _mm512_load_ps(position_inv + 16 * j);
+  // Pass 2: quantise, and sum 128·q per lane.
   const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
   const __m512i u8_128 = _mm512_set1_epi8(char(0x80));
+  __m512i sum = _mm512_setzero_si512();
   for (int64_t g0 = 0; g0 < k_pad; g0 += kInt8Group) {
-    __m512 v[4];
-    __m512 amax = _mm512_setzero_ps();
-    for (int j = 0; j < 4; ++j) {
-      v[j] = load16(x, dtype, g0 + 16 * j, k);
-      amax = _mm512_max_ps(amax, _mm512_andnot_ps(sign, v[j]));
-    }
-    const float a = _mm512_reduce_max_ps(amax);
-    const __m512 inv = _mm512_set1_ps(a > 0.0f ? 127.0f / a : 0.0f);
-    group_scales[g0 / kInt8Group] = a / 127.0f;
     __m512i packed = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {
-      __m512i iq = _mm512_cvtps_epi32(_mm512_mul_ps(v[j], inv));  // round half to even (MXCSR default)
+      // Round half to even (the MXCSR default), as nearbyint in the scalar version.
+      __m512i iq = _mm512_cvtps_epi32(_mm512_mul_ps(load16(x, dtype, g0 + 16 * j, k), inv[j]));
       iq = _mm512_min_epi32(_mm512_max_epi32(iq, lo), hi);
       packed = _mm512_inserti32x4(packed, _mm512_cvtepi32_epi8(iq), j);
     }
     _mm512_storeu_si512(q + g0, packed);
-    const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u8_128, packed);  // 128·Σ4 q
-    _mm512_storeu_si512(neg_sum4 + g0 / 4, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+    sum = _mm512_dpbusd_epi32(sum, u8_128, packed);
   }
+  _mm512_storeu_si512(neg_lane_sums, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
 }
 
 namespace {
@@ -133,22 +145,21 @@ struct Int8Kernel {
   const void* w_row(int e, int64_t c) const { return p.packed->channel(e, c); }
   float finish(float v, int e, int64_t c) const { return v * p.packed->expert_scales(e)[c]; }
 
+  // Lane l of acc[i][j] accumulates row i's lane group l against channel j over the whole row,
+  // starting from the −128·Σq correction; the float scaling happens once at the end.
   template <int MR>
   void tile(const void* const* xr, const void* const* wr, float (*out)[4]) const {
-    const int64_t k_pad = xq.k_pad, groups = k_pad / kInt8Group;
-    const float* scales[MR];
-    const int32_t* neg[MR];
+    const int64_t chunks = xq.k_pad / kInt8Group;
+    int64_t rows[MR];
+    __m512i acc[MR][4];
+#pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
-      const int64_t row = (static_cast<const int8_t*>(xr[i]) - xq.q.data()) / k_pad;
-      scales[i] = xq.scales.data() + row * groups;
-      neg[i] = xq.neg_sum4.data() + row * (k_pad / 4);
+      rows[i] = xq.row_of(xr[i]);
+      const __m512i correction = _mm512_loadu_si512(xq.neg_sums.data() + rows[i] * kInt8Lanes);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[i][j] = correction;
     }
-    __m512 acc[MR][4];
-#pragma GCC unroll 4
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
-    for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t g = 0; g < chunks; ++g) {
       __m512i w[4];
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
@@ -159,17 +170,14 @@ struct Int8Kernel {
 #pragma GCC unroll 4
       for (int i = 0; i < MR; ++i) {
         const __m512i x = _mm512_loadu_si512(static_cast<const int8_t*>(xr[i]) + g * kInt8Group);
-        const __m512i correction = _mm512_loadu_si512(neg[i] + g * (kInt8Group / 4));
-        const __m512 scale = _mm512_set1_ps(scales[i][g]);
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) {
-          const __m512i dot = _mm512_dpbusd_epi32(correction, w[j], x);
-          acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[i][j]);
-        }
+        for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], w[j], x);
       }
     }
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < 4; ++j) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 scale = _mm512_loadu_ps(xq.scales.data() + rows[i] * kInt8Lanes);
+      for (int j = 0; j < 4; ++j) out[i][j] = _mm512_reduce_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[i][j]), scale));
+    }
   }
 };
 

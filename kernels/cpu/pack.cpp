@@ -46,6 +46,9 @@ PackedWeights quantize_weights_int8(const WeightSource& src) {
                                 std::to_string(src.num_experts) + ", n=" + std::to_string(src.n) +
                                 ", k=" + std::to_string(src.k) + ")");
   if (!src.row) throw std::invalid_argument("quantize_weights_int8: WeightSource.row is empty");
+  if (src.k > kInt8MaxK)
+    throw std::invalid_argument("quantize_weights_int8: k = " + std::to_string(src.k) + " exceeds " +
+                                std::to_string(kInt8MaxK) + ", where the int32 lane sums could overflow");
 
   PackedWeights p;
   p.format = PackedFormat::kInt8PerChannel;
@@ -84,42 +87,43 @@ PackedWeights quantize_weights_int8(const WeightSource& src) {
   return p;
 }
 
-void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q,
-                             float* group_scales, int32_t* neg_sum4) {
-  for (int64_t g0 = 0; g0 < k_pad; g0 += kInt8Group) {
-    const int64_t g1 = std::min(g0 + kInt8Group, k);
-    float amax = 0.0f;
-    for (int64_t i = g0; i < g1; ++i) amax = std::max(amax, std::fabs(load_f(x, dtype, i)));
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    group_scales[g0 / kInt8Group] = amax / 127.0f;
-    for (int64_t i = g0; i < g0 + kInt8Group; ++i) q[i] = i < g1 ? quantize_one(load_f(x, dtype, i), inv) : 0;
+void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q, float* lane_scales,
+                             int32_t* neg_lane_sums) {
+  auto lane = [](int64_t i) { return int((i / 4) % kInt8Lanes); };
+  float amax[kInt8Lanes] = {};
+  for (int64_t i = 0; i < k; ++i) amax[lane(i)] = std::max(amax[lane(i)], std::fabs(load_f(x, dtype, i)));
+  float inv[kInt8Lanes];
+  for (int l = 0; l < kInt8Lanes; ++l) {
+    inv[l] = amax[l] > 0.0f ? 127.0f / amax[l] : 0.0f;
+    lane_scales[l] = amax[l] / 127.0f;
+    neg_lane_sums[l] = 0;
   }
-  for (int64_t i = 0; i < k_pad / 4; ++i)
-    neg_sum4[i] = -128 * (int32_t(q[4 * i]) + q[4 * i + 1] + q[4 * i + 2] + q[4 * i + 3]);
+  for (int64_t i = 0; i < k_pad; ++i) {
+    q[i] = i < k ? quantize_one(load_f(x, dtype, i), inv[lane(i)]) : 0;
+    neg_lane_sums[lane(i)] -= 128 * int32_t(q[i]);
+  }
 }
 
 void int8_matmul_scalar(const Int8MatmulArgs& a) {
   const PackedWeights& p = *a.packed;
   const int64_t ldx = a.ldx ? a.ldx : p.k;
   const int64_t ldy = a.ldy ? a.ldy : p.n;
-  const int64_t groups = p.k_pad / kInt8Group;
   std::vector<int8_t> xq(size_t(p.k_pad));
-  std::vector<float> xs(static_cast<size_t>(groups));
-  std::vector<int32_t> unused(size_t(p.k_pad / 4));
+  float xs[kInt8Lanes];
+  int32_t unused[kInt8Lanes];
   const size_t xelem = dtype_size(a.x_dtype);
   const float* ws = p.expert_scales(a.expert);
   for (int64_t i = 0; i < a.m; ++i) {
-    quantize_activation_row(static_cast<const uint8_t*>(a.x) + size_t(i * ldx) * xelem, a.x_dtype, p.k,
-                            p.k_pad, xq.data(), xs.data(), unused.data());
+    quantize_activation_row(static_cast<const uint8_t*>(a.x) + size_t(i * ldx) * xelem, a.x_dtype, p.k, p.k_pad,
+                            xq.data(), xs, unused);
     for (int64_t r = 0; r < p.n; ++r) {
       const uint8_t* w = p.channel(a.expert, r);
+      int32_t dot[kInt8Lanes] = {};
+      for (int64_t j = 0; j < p.k_pad; ++j)
+        dot[(j / 4) % kInt8Lanes] +=
+            int32_t(xq[size_t(j)]) * (int32_t(w[j / kInt8Group * kInt8GroupStride + j % kInt8Group]) - 128);
       float acc = 0.0f;
-      for (int64_t g = 0; g < groups; ++g) {
-        int32_t dot = 0;
-        const uint8_t* chunk = w + g * kInt8GroupStride;
-        for (int64_t j = 0; j < kInt8Group; ++j) dot += int32_t(xq[g * kInt8Group + j]) * (int32_t(chunk[j]) - 128);
-        acc += float(dot) * xs[g];
-      }
+      for (int l = 0; l < kInt8Lanes; ++l) acc += float(dot[l]) * xs[l];
       float v = acc * ws[r];
       if (a.bias) v += load_f(a.bias, a.bias_dtype, r);
       store_f(a.y, a.y_dtype, i * ldy + r, v);

@@ -19,10 +19,15 @@
 //   tile t = channels [4t, 4t+4):  [ch 4t, g 0][ch 4t+1, g 0][ch 4t+2, g 0][ch 4t+3, g 0][ch 4t, g 1]...
 // so a tile is one sequential stream of 4·k_pad bytes (decode is bandwidth-bound, and four
 // separate 2 KiB row streams ended before the hardware prefetcher ramped up).
-// Activations are quantised per row and per group of 64 along k:
-//   xs[g] = max |x[g*64 : g*64+64]| / 127;  xq = round(x / xs[g]) in [-127, 127]
-// and y[r] = scale[r] · Σ_g xs[g] · Σ_{k in g} xq[k]·q[r, k]   (+ bias[r]).
-// The integer sums are exact on every path; only the fp32 sum over groups is reordered.
+// Activations are quantised per row in 16 lane groups: element i belongs to lane (i / 4) % 16,
+// the 32-bit lane in which vpdpbusd accumulates it. A 16-lane int32 accumulator then holds each
+// group's exact integer sum over the whole row, and the float work (convert, scale) happens once
+// per row and channel instead of once per 64 elements:
+//   xs[l] = max_{i in lane l} |x_i| / 127;  xq_i = round(x_i / xs[lane(i)]) in [-127, 127]
+//   y[r] = scale[r] · Σ_l xs[l] · Σ_{i in lane l} xq_i·q[r, i]   (+ bias[r])
+// Every group spans the whole row (k / 16 elements, strided), so one outlier channel coarsens
+// 1/16 of the row. The integer sums are exact on every path (|Σ| < 2³¹ for k ≤ 2²⁰, checked at
+// packing); only the fp32 sum over the 16 lanes is reordered.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +38,12 @@
 
 namespace sy::cpu {
 
-// k elements per activation quantisation group = one 64-byte vector of int8.
+// k elements per chunk = one 64-byte vector of int8 (the unit of padding and of the tiled layout).
 inline constexpr int64_t kInt8Group = 64;
+// Activation quantisation groups per row = int32 lanes of a 64-byte vector (see above).
+inline constexpr int kInt8Lanes = 16;
+// Largest k the int32 lane sums cannot overflow for.
+inline constexpr int64_t kInt8MaxK = int64_t(1) << 20;
 // Output channels per stored tile (see the layout above).
 inline constexpr int64_t kInt8TileRows = 4;
 // Bytes from one k group of a channel to its next k group.
@@ -81,13 +90,14 @@ WeightSource contiguous_weights(const void* w, DType dtype, int num_experts, int
 // when the source is malformed (no rows, unsupported dtype, non-positive sizes).
 PackedWeights quantize_weights_int8(const WeightSource& src);
 
-// Dynamic per-row activation quantisation (see the header comment). Every path shares this
-// scalar code, so the integer operands are identical on every ISA.
-//   q [k_pad] (zero past k), group_scales [k_pad / kInt8Group],
-//   neg_sum4 [k_pad / 4]: -128 · (q[4i] + q[4i+1] + q[4i+2] + q[4i+3]), the correction that
-//   turns VNNI's Σ (q_w + 128)·x_q into Σ q_w·x_q when preloaded into its accumulator.
-void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q,
-                             float* group_scales, int32_t* neg_sum4);
+// Dynamic per-row activation quantisation (see the header comment). The SIMD kernels use a
+// vectorised copy (matmul_avx512.cpp) tested bit-identical to this one, so the integer operands
+// are the same on every ISA.
+//   q [k_pad] (zero past k), lane_scales [kInt8Lanes] = xs,
+//   neg_lane_sums [kInt8Lanes]: -128 · Σ_{i in lane l} q_i, the correction that turns VNNI's
+//   Σ (q_w + 128)·x_q into Σ q_w·x_q when preloaded into its accumulator.
+void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q, float* lane_scales,
+                             int32_t* neg_lane_sums);
 
 // The scalar version of the int8 matmul, y[m, n] = x[m, k] · dequant(w[e])ᵀ (+ bias) for one
 // expert: the ISA-independent definition the SIMD kernels are tested against, and the path

@@ -33,8 +33,8 @@ bool try_embedding(const EmbeddingArgs& a);
 bool try_glu(const GluArgs& a);
 bool try_moe_combine(const CombineArgs& a);
 // pack.h's quantize_activation_row, vectorised; the same integers and scales bit for bit.
-void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q, float* group_scales,
-                             int32_t* neg_sum4);
+void quantize_activation_row(const void* x, DType dtype, int64_t k, int64_t k_pad, int8_t* q, float* lane_scales,
+                             int32_t* neg_lane_sums);
 }  // namespace avx512
 
 namespace avx2 {

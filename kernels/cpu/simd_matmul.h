@@ -135,15 +135,16 @@ void run_matmul(const MatmulProblem& p, Prep&& prep, Chunk&& chunk) {
 struct QuantizedRows {
   int64_t k_pad = 0;
   std::vector<int8_t> q;         // [rows, k_pad]
-  std::vector<float> scales;     // [rows, k_pad / kInt8Group]
-  std::vector<int32_t> neg_sum4;  // [rows, k_pad / 4]
+  std::vector<float> scales;     // [rows, kInt8Lanes]
+  std::vector<int32_t> neg_sums;  // [rows, kInt8Lanes]
 
   void resize(int64_t rows, int64_t kp) {
     k_pad = kp;
     q.resize(size_t(rows * kp));
-    scales.resize(size_t(rows * (kp / kInt8Group)));
-    neg_sum4.resize(size_t(rows * (kp / 4)));
+    scales.resize(size_t(rows * kInt8Lanes));
+    neg_sums.resize(size_t(rows * kInt8Lanes));
   }
+  int64_t row_of(const void* q_row) const { return (static_cast<const int8_t*>(q_row) - q.data()) / k_pad; }
   // Quantise this thread's share of the rows with `quantize_row` (quantize_activation_row's
   // signature; a SIMD version must produce the same integers).
   template <class QuantizeRow>
@@ -151,7 +152,7 @@ struct QuantizedRows {
     const size_t elem = dtype_size(p.x_dtype);
     for (int64_t r = t; r < p.total_rows; r += nt)
       quantize_row(static_cast<const uint8_t*>(p.x) + size_t(r * p.ldx) * elem, p.x_dtype, p.k, k_pad,
-                   q.data() + r * k_pad, scales.data() + r * (k_pad / kInt8Group), neg_sum4.data() + r * (k_pad / 4));
+                   q.data() + r * k_pad, scales.data() + r * kInt8Lanes, neg_sums.data() + r * kInt8Lanes);
   }
 };
 

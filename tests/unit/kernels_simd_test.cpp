@@ -11,7 +11,7 @@
 //    most 2·γ_k·S before the final rounding, plus one ulp of the output dtype after it. The
 //    observed difference is far smaller, so at least 90% of bf16 outputs must be bit-exact.
 //  - int8: SIMD and the scalar int8 kernel use identical integers and differ only in the fp32
-//    sum over groups (bounded like the above); against the float reference the bound is the
+//    sum over the 16 activation lane groups (bounded like the above); against the float reference the bound is the
 //    quantisation error Σ|x|·|Δw| + |w|·|Δx| + |Δx|·|Δw|, computed from the data.
 #include <gtest/gtest.h>
 
@@ -304,10 +304,11 @@ TEST(Int8Pack, VectorisedActivationQuantisationIsBitIdentical) {
         for (int64_t i = 0; i < std::min<int64_t>(k, 64); i += 5) x.set(i, -x.at(i));
       }
       if (k >= 128)
-        for (int64_t i = 64; i < 128; ++i) x.set(i, 0.0f);  // an all-zero group
+        for (int64_t i = 0; i < k; ++i)
+          if ((i / 4) % cpu::kInt8Lanes == 5) x.set(i, 0.0f);  // an all-zero lane group
       std::vector<int8_t> q1(static_cast<size_t>(k_pad)), q2(static_cast<size_t>(k_pad), 99);
-      std::vector<float> s1(static_cast<size_t>(k_pad / 64)), s2(static_cast<size_t>(k_pad / 64), -1.0f);
-      std::vector<int32_t> n1(static_cast<size_t>(k_pad / 4)), n2(static_cast<size_t>(k_pad / 4), 7);
+      std::vector<float> s1(cpu::kInt8Lanes), s2(cpu::kInt8Lanes, -1.0f);
+      std::vector<int32_t> n1(cpu::kInt8Lanes), n2(cpu::kInt8Lanes, 7);
       cpu::quantize_activation_row(x.data(), t, k, k_pad, q1.data(), s1.data(), n1.data());
       cpu::avx512::quantize_activation_row(x.data(), t, k, k_pad, q2.data(), s2.data(), n2.data());
       EXPECT_EQ(q1, q2) << test::name_of(t) << " k=" << k;
@@ -319,6 +320,9 @@ TEST(Int8Pack, VectorisedActivationQuantisationIsBitIdentical) {
 TEST(Int8Pack, RejectsMalformedSources) {
   cpu::WeightSource s;
   s.n = 0;
+  EXPECT_THROW(cpu::quantize_weights_int8(s), std::invalid_argument);
+  std::vector<float> w(4, 1.0f);
+  s = cpu::contiguous_weights(w.data(), DType::kF32, 1, 1, cpu::kInt8MaxK + 1);  // lane sums could overflow
   EXPECT_THROW(cpu::quantize_weights_int8(s), std::invalid_argument);
   s = cpu::contiguous_weights(nullptr, DType::kI32, 1, 2, 2);
   EXPECT_THROW(cpu::quantize_weights_int8(s), std::invalid_argument);
@@ -337,15 +341,17 @@ TEST(Int8Pack, OpsRejectPackedWeightsOfAnotherShape) {
   EXPECT_THROW(cpu::linear(a), std::invalid_argument);
 }
 
-// The quantisation error bound of one output, from the data (file comment).
+// The quantisation error bound of one output, from the data (file comment); activations are
+// quantised per lane group l = {i : (i / 4) % 16 == l} (pack.h).
 double int8_error_bound(const float* x, const float* w, int64_t k, float w_scale) {
+  auto lane = [](int64_t i) { return size_t((i / 4) % cpu::kInt8Lanes); };
+  std::vector<double> amax(cpu::kInt8Lanes, 0.0);
+  for (int64_t q = 0; q < k; ++q) amax[lane(q)] = std::max(amax[lane(q)], double(std::fabs(x[q])));
   double bound = 0.0;
-  for (int64_t g0 = 0; g0 < k; g0 += cpu::kInt8Group) {
-    const int64_t g1 = std::min(k, g0 + cpu::kInt8Group);
-    double amax = 0.0;
-    for (int64_t q = g0; q < g1; ++q) amax = std::max(amax, double(std::fabs(x[q])));
-    const double dx = amax / 127.0 / 2.0, dw = w_scale / 2.0;
-    for (int64_t q = g0; q < g1; ++q) bound += std::fabs(x[q]) * dw + std::fabs(w[q]) * dx + dx * dw;
+  const double dw = w_scale / 2.0;
+  for (int64_t q = 0; q < k; ++q) {
+    const double dx = amax[lane(q)] / 127.0 / 2.0;
+    bound += std::fabs(x[q]) * dw + std::fabs(w[q]) * dx + dx * dw;
   }
   return bound * 1.001 + 1e-6;
 }
