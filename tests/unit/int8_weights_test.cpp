@@ -5,16 +5,17 @@
 // Accuracy bounds. One int8 matmul output differs from the float one by the quantisation error
 // Σ|x|·|Δw| + |w|·|Δx| with |Δw| ≤ max|w_row|/254 and |Δx| ≤ max|x_group|/254
 // (kernels_simd_test checks that bound per element). As a random error its relative RMS is about
-// (max/rms of a weight row + max/rms of an activation group) / (127·√12) ≈ (2.5 + 2.5) / 440 ≈ 1%
-// per matmul; lm_head alone, whose error reaches the logits unamplified, measured 0.3-0.9%
+// (max/rms of a weight row + max/rms of an activation lane group) / (127·√12) ≈ (2.5 + 2) / 440
+// ≈ 1% per matmul; lm_head alone, whose error reaches the logits unamplified, measured 0.3-0.9%
 // relative RMS on these fixtures. Everything before lm_head is amplified: the fixtures
 // are tiny random networks (weights std 0.35, sharp attention, 2-3 of 5-6 experts picked by
 // small router margins) in which a perturbation of the hidden state grows 10-30× by the time it
 // reaches the logits — their own bf16 goldens differ from the f32 goldens by 1-9% relative RMS
 // from bf16 rounding alone (~0.2% per op). Measured with int8 everywhere (24 prompt + 40 greedy
-// tokens, teacher-forced): relative RMS 0.8% (qwen2moe-f32) to 22% (mixtral-f32), top-1
-// agreement 83-100%. The bounds: relative RMS ≤ 35% and top-1 agreement ≥ 70% for the whole
-// model; lm_head alone ≤ 2% (twice the per-matmul estimate) and 100%. bench_cpu reports the same
+// tokens, teacher-forced): relative RMS 0.75% (qwen2moe-f32) to 13.6% (mixtral-f32), top-1
+// agreement 36/41 (88%) to 100%. The bounds: relative RMS ≤ 25% and top-1 agreement ≥ 80% for
+// the whole model (about twice the worst error and half the worst disagreement measured);
+// lm_head alone ≤ 2% (twice the per-matmul estimate) and 100%. bench_cpu reports the same
 // figures for a realistic-shape checkpoint (docs/perf/cpu.md).
 #include <sys/wait.h>
 
@@ -215,8 +216,8 @@ TEST_P(Int8Accuracy, WholeModelStaysCloseToAsLoaded) {
   const auto dir = kModels / GetParam();
   const Accuracy acc = compare(load_model(dir, *be), load_model(dir, *be, {}, {}, WeightFormat::kInt8), 24, 40);
   print("model", GetParam(), acc);
-  EXPECT_LE(acc.rel_rms, 0.35);
-  EXPECT_GE(double(acc.agree) / acc.positions, 0.7);
+  EXPECT_LE(acc.rel_rms, 0.25);
+  EXPECT_GE(double(acc.agree) / acc.positions, 0.8);
 }
 
 // lm_head alone: its quantisation error reaches the logits unamplified (see the file comment).
