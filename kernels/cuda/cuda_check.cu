@@ -18,7 +18,12 @@ void after_launch(const char* op, cudaStream_t stream) {
     const char* v = std::getenv("SWITCHYARD_CUDA_SYNC_DEBUG");
     return v && v[0] == '1';
   }();
-  if (sync_debug) check(cudaStreamSynchronize(stream), op);
+  if (!sync_debug) return;
+  // A stream being recorded into a graph cannot be synchronised (the capture would be
+  // invalidated): launches inside a capture are checked when the graph runs.
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &capture), op);
+  if (capture == cudaStreamCaptureStatusNone) check(cudaStreamSynchronize(stream), op);
 }
 
 }  // namespace sy::cuda
