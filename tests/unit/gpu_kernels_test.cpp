@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <numeric>
 #include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
 
 #include "kernels/activation.h"
 #include "kernels/attention.h"
@@ -450,6 +453,48 @@ TEST_F(GpuKernels, DispatchAdversarialRoutings) {
           run_dispatch_case(rng, t, E, k, 300, routing);  // k = 8: 2400 pairs, three chunks
         }
       }
+}
+
+// lm_head and the dense projections are recorded into decode graphs: a cuBLAS GEMM captured on
+// the backend's stream and replayed must give the eager result bit for bit (its workspace is
+// preallocated, so nothing is allocated while recording). A thread whose first GEMM would be
+// recorded is refused with a message, since creating its handle and workspace allocates.
+TEST_F(GpuKernels, LinearIsCapturableInADecodeGraph) {
+  std::unique_ptr<Backend> be = make_cuda_backend(0);
+  const int64_t m = 8, n = 1000, k = 256;
+  const Tensor x = random_tensor(rng, DType::kBF16, m * k), w = random_tensor(rng, DType::kBF16, n * k);
+  DeviceBuffer dx(be.get(), x.bytes.size()), dw(be.get(), w.bytes.size()), dy(be.get(), size_t(m * n) * 4);
+  be->copy_from_host(dx.get(), x.data(), x.bytes.size());
+  be->copy_from_host(dw.get(), w.data(), w.bytes.size());
+  const LinearArgs a{.x = dx.get(), .w = dw.get(), .y = dy.get(), .x_dtype = DType::kBF16, .w_dtype = DType::kBF16,
+                     .y_dtype = DType::kF32, .m = m, .n = n, .k = k};
+  be->linear(a);
+  std::vector<float> eager(size_t(m * n)), replayed(size_t(m * n));
+  be->copy_to_host(eager.data(), dy.get(), eager.size() * 4);
+
+  be->begin_capture();
+  be->linear(a);
+  const int graph = be->end_capture();
+  be->fill_zero(dy.get(), replayed.size() * 4);
+  be->replay(graph);
+  be->copy_to_host(replayed.data(), dy.get(), replayed.size() * 4);
+  EXPECT_EQ(replayed, eager);
+
+  std::string refused;
+  std::thread fresh([&] {
+    be->begin_capture();
+    try {
+      be->linear(a);
+    } catch (const std::exception& e) {
+      refused = e.what();
+    }
+    try {
+      be->end_capture();
+    } catch (const std::exception&) {  // the capture holds no node; instantiating it may fail
+    }
+  });
+  fresh.join();
+  EXPECT_NE(refused.find("graph capture"), std::string::npos) << "got: " << refused;
 }
 
 }  // namespace
