@@ -55,6 +55,11 @@ struct SampleArgs {
   int32_t num_top_logprobs = 0;
   int32_t* top_ids = nullptr;
   float* top_logprobs = nullptr;
+  // Set only when every row has temperature 0 (greedy decoding, the common serving case): a
+  // device sampler then skips the probabilities, the per-row sort and its scratch memory.
+  // The CPU sampler does not need it; results are the same either way. (A device sampler given
+  // the hint treats every row as greedy.)
+  bool all_greedy = false;
 };
 
 // Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3"): counter-based,

@@ -75,6 +75,8 @@ void sample_on_device(Backend& be, ScratchArena& arena, float* logits, int32_t v
     a.penalty_output_counts = reinterpret_cast<const int32_t*>(dev + pen_counts_at);
   }
   a.sampled_ids = results;
+  a.all_greedy = std::all_of(s.params.begin(), s.params.end(),
+                             [](const SamplingRowParams& p) { return p.temperature == 0.0f; });
   if (with_logprobs) {
     a.sampled_logprobs = reinterpret_cast<float*>(results + rows);
     a.num_top_logprobs = int32_t(num_top);

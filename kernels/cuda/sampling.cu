@@ -10,6 +10,7 @@
 //      uniform for (seed, counter) times the kept mass walks the inverse CDF.
 //   4. logprobs (optional, one block per row): log_softmax of the raw logits, the sampled
 //      token's value and the top-N by repeated block argmax.
+// With SampleArgs::all_greedy only step 1 runs (and 4 when asked): no probabilities, no sort.
 // Scratch memory comes from the stream-ordered allocator (cudaMallocAsync), so the op needs no
 // caller workspace and stays capturable in a CUDA graph.
 #include <cub/device/device_segmented_radix_sort.cuh>
@@ -117,10 +118,10 @@ __global__ void __launch_bounds__(kThreads) prepare_kernel(SampleArgs a, RowScra
   const SamplingRowParams p = a.params[row];
   const float* raw = a.logits + int64_t(row) * V;
   float* x = s.probs + int64_t(row) * V;  // working copy, then probabilities
-  int32_t* ids = s.ids + int64_t(row) * V;
+  int32_t* ids = s.ids ? s.ids + int64_t(row) * V : nullptr;
   for (int i = threadIdx.x; i < V; i += blockDim.x) {
     x[i] = raw[i];
-    ids[i] = i;
+    if (ids) ids[i] = i;  // null when every row is greedy: nothing is sorted
   }
   __syncthreads();
   if (a.penalty_offsets && (p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f)) {
@@ -136,7 +137,7 @@ __global__ void __launch_bounds__(kThreads) prepare_kernel(SampleArgs a, RowScra
     }
   }
   __syncthreads();
-  if (p.temperature == 0.0f) {
+  if (p.temperature == 0.0f || a.all_greedy) {
     float v;
     const int best = block_argmax(V, [&](int i) { return x[i]; }, INFINITY, -1, &v, fscratch, iscratch);
     if (threadIdx.x == 0) {
@@ -306,6 +307,27 @@ void sample(const SampleArgs& a, void* stream) {
   const int64_t items = int64_t(a.num_rows) * a.vocab_size;
   require(items < (int64_t(1) << 31), op, "num_rows * vocab_size exceeds 2^31");
   auto st = static_cast<cudaStream_t>(stream);
+  auto align256 = [](size_t b) { return (b + 255) & ~size_t(255); };
+
+  if (a.all_greedy) {
+    // Every row takes its (penalised) argmax in prepare_kernel: only the working copy of the
+    // logits and the greedy flags are needed; no sort, no select.
+    const size_t row_bytes = align256(size_t(items) * 4);
+    unsigned char* base = nullptr;
+    check(cudaMallocAsync(reinterpret_cast<void**>(&base), row_bytes + align256(size_t(a.num_rows)), st),
+          "sample: greedy scratch allocation");
+    RowScratch s{};
+    s.probs = reinterpret_cast<float*>(base);
+    s.greedy = base + row_bytes;
+    prepare_kernel<<<a.num_rows, kThreads, 0, st>>>(a, s);
+    after_launch("sample: greedy", st);
+    if (a.sampled_logprobs) {
+      logprobs_kernel<<<a.num_rows, kThreads, 0, st>>>(a);
+      after_launch("sample: logprobs", st);
+    }
+    check(cudaFreeAsync(base, st), "sample: scratch release");
+    return;
+  }
 
   // Scratch: probabilities, ids, their sorted copies, segment offsets, greedy flags, CUB temp.
   size_t cub_bytes = 0;
@@ -316,7 +338,6 @@ void sample(const SampleArgs& a, void* stream) {
                                                            static_cast<const int32_t*>(nullptr),
                                                            static_cast<const int32_t*>(nullptr) + 1, 0, 32, st),
         "sample: sort workspace size");
-  auto align256 = [](size_t b) { return (b + 255) & ~size_t(255); };
   const size_t row_bytes = align256(size_t(items) * 4);
   const size_t total = 4 * row_bytes + align256(size_t(a.num_rows + 1) * 4) + align256(size_t(a.num_rows)) + cub_bytes;
   unsigned char* base = nullptr;

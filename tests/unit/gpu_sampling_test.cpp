@@ -215,5 +215,61 @@ TEST_F(GpuDeviceSampling, SeededRowsDoNotDependOnTheBatch) {
   }
 }
 
+// Greedy decoding skips the sort (SampleArgs::all_greedy): same ids and logprobs as the CPU
+// sampler, penalties included.
+TEST_F(GpuSampling, AllGreedyBatchesSkipTheSortAndMatchTheCpuSampler) {
+  const int32_t rows = 16, vocab = 32000, top_n = 3;
+  std::vector<float> logits(size_t(rows) * vocab);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (auto& l : logits) l = normal(rng);
+  std::vector<SamplingRowParams> params(rows);
+  std::vector<int32_t> pen_offsets{0}, pen_ids, pen_counts;
+  for (int32_t r = 0; r < rows; ++r) {
+    params[size_t(r)].temperature = 0.0f;
+    if (r % 2) params[size_t(r)].repetition_penalty = 1.5f;
+    for (int j = 0; j < 10; ++j) {
+      pen_ids.push_back((r * 977 + j * 131) % vocab);
+      pen_counts.push_back(j % 2);
+    }
+    pen_offsets.push_back(int32_t(pen_ids.size()));
+  }
+  DeviceMem d_logits(logits), d_params(params), d_off(pen_offsets), d_pid(pen_ids), d_pcount(pen_counts),
+      d_ids(size_t(rows) * 4), d_lp(size_t(rows) * 4), d_top_ids(size_t(rows) * top_n * 4),
+      d_top_lp(size_t(rows) * top_n * 4);
+  SampleArgs a;
+  a.logits = d_logits.as<float>();
+  a.num_rows = rows;
+  a.vocab_size = vocab;
+  a.params = d_params.as<SamplingRowParams>();
+  a.penalty_offsets = d_off.as<int32_t>();
+  a.penalty_token_ids = d_pid.as<int32_t>();
+  a.penalty_output_counts = d_pcount.as<int32_t>();
+  a.sampled_ids = d_ids.as<int32_t>();
+  a.sampled_logprobs = d_lp.as<float>();
+  a.num_top_logprobs = top_n;
+  a.top_ids = d_top_ids.as<int32_t>();
+  a.top_logprobs = d_top_lp.as<float>();
+  a.all_greedy = true;
+  cuda::sample(a, nullptr);
+  sync_ok("sample (all greedy)");
+
+  std::vector<int32_t> ids(rows), top_ids(size_t(rows) * top_n);
+  std::vector<float> lp(rows), top_lp(size_t(rows) * top_n);
+  a.logits = logits.data();
+  a.params = params.data();
+  a.penalty_offsets = pen_offsets.data();
+  a.penalty_token_ids = pen_ids.data();
+  a.penalty_output_counts = pen_counts.data();
+  a.sampled_ids = ids.data();
+  a.sampled_logprobs = lp.data();
+  a.top_ids = top_ids.data();
+  a.top_logprobs = top_lp.data();
+  cpu::sample(a);
+  EXPECT_EQ(d_ids.download<int32_t>(), ids);
+  EXPECT_EQ(d_top_ids.download<int32_t>(), top_ids);
+  const std::vector<float> got_lp = d_lp.download<float>();
+  for (size_t i = 0; i < lp.size(); ++i) EXPECT_NEAR(got_lp[i], lp[i], 1e-4f) << "row " << i;
+}
+
 }  // namespace
 }  // namespace sy::test
