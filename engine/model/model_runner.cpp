@@ -315,7 +315,16 @@ std::vector<int> ModelRunner::enable_decode_graphs(std::vector<int> sizes) {
     run_model(shape, d, graph_scratch_);  // warm-up: sizes every buffer, outside the capture
     be_.synchronize();
     be_.begin_capture();
-    run_model(shape, d, graph_scratch_);
+    try {
+      run_model(shape, d, graph_scratch_);
+    } catch (...) {
+      // Leave the stream out of capture mode, or every later op on it fails as well.
+      try {
+        be_.end_capture();
+      } catch (...) {  // an invalidated capture ends with an error of its own; the first one counts
+      }
+      throw;
+    }
     decode_graphs_[size] = be_.end_capture();
     recorded.push_back(size);
   }
