@@ -2,18 +2,26 @@
 // do not depend on the batch, logprobs. Serving glue (engine/serving/sampler.h): the
 // SamplingBatch a step's sequences give, host sampling from it, and the engine's choice of where
 // to sample (an executor that samples on its device gets forward_and_sample; tokens, seeded
-// draws and logprobs are those of host sampling).
+// draws and logprobs are those of host sampling). The device path's packing of inputs and
+// results (device_sampling.h) and ModelRunner::forward_and_sample run here on a CPU backend
+// that "samples on its device" with the CPU kernels.
 #include "kernels/sampling.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <vector>
 
+#include "engine/backend/backend.h"
+#include "engine/model/device_sampling.h"
+#include "engine/model/model.h"
+#include "engine/model/model_runner.h"
+#include "engine/model/single_sequence.h"
 #include "engine/serving/engine.h"
 #include "engine/serving/sampler.h"
 #include "fake_executor.h"
@@ -438,6 +446,145 @@ TEST(SamplerGlue, DefaultForwardAndSampleIsForwardThenHostSampling) {
   sample_on_host(s, logits, b.vocab_size(), via_host);
   EXPECT_EQ(via_default.token_ids, via_host.token_ids);
   EXPECT_EQ(a.num_forward_calls, 1);
+}
+
+// The CPU backend plus sampling "on the device" (its own memory) with the CPU sampler: lets the
+// device-sampling code path (packed inputs, one results buffer, ModelRunner::forward_and_sample)
+// run without a GPU. Counts the sampling calls it gets.
+class SamplingCpuBackend final : public Backend {
+ public:
+  SamplingCpuBackend() : in_(make_cpu_backend()) {}
+  std::string name() const override { return "sampling-cpu"; }
+  bool host_accessible() const override { return true; }
+  void* allocate(size_t bytes) override { return in_->allocate(bytes); }
+  void deallocate(void* p) override { in_->deallocate(p); }
+  void copy_from_host(void* d, const void* s, size_t n) override { in_->copy_from_host(d, s, n); }
+  void copy_to_host(void* d, const void* s, size_t n) override { in_->copy_to_host(d, s, n); }
+  void copy(void* d, const void* s, size_t n) override { in_->copy(d, s, n); }
+  void fill_zero(void* p, size_t n) override { in_->fill_zero(p, n); }
+  void synchronize() override { in_->synchronize(); }
+  size_t free_memory() const override { return in_->free_memory(); }
+  size_t total_memory() const override { return in_->total_memory(); }
+#define SY_FORWARD(op, Args) \
+  void op(const Args& a) override { in_->op(a); }
+  SY_FORWARD(linear, LinearArgs)
+  SY_FORWARD(rms_norm, RmsNormArgs)
+  SY_FORWARD(rope, RopeArgs)
+  SY_FORWARD(kv_cache_write, KvCacheWriteArgs)
+  SY_FORWARD(paged_attention, PagedAttentionArgs)
+  SY_FORWARD(embedding, EmbeddingArgs)
+  SY_FORWARD(add, AddArgs)
+  SY_FORWARD(gated_add, GatedAddArgs)
+  SY_FORWARD(convert, ConvertArgs)
+  SY_FORWARD(glu, GluArgs)
+  SY_FORWARD(route, RouterArgs)
+  SY_FORWARD(moe_align, MoeAlignArgs)
+  SY_FORWARD(moe_permute, PermuteArgs)
+  SY_FORWARD(moe_combine, CombineArgs)
+  SY_FORWARD(grouped_gemm, GroupedGemmArgs)
+#undef SY_FORWARD
+
+  bool supports_sampling() const override { return true; }
+  void mask_logits(const LogitMaskArgs& a) override {
+    ++num_masks;
+    for (int32_t r = 0; r < a.num_rows; ++r)
+      for (int32_t i = a.mask_offsets[r]; i < a.mask_offsets[r + 1]; ++i)
+        if (a.mask_token_ids[i] >= 0 && a.mask_token_ids[i] < a.vocab_size)
+          a.logits[size_t(r) * a.vocab_size + a.mask_token_ids[i]] = -INFINITY;
+  }
+  void sample(const SampleArgs& a) override {
+    ++num_samples;
+    all_greedy_hints += a.all_greedy;
+    cpu::sample(a);
+  }
+  int num_masks = 0, num_samples = 0, all_greedy_hints = 0;
+
+ private:
+  std::unique_ptr<Backend> in_;
+};
+
+SamplingBatch varied_batch(int32_t rows, int32_t vocab, bool greedy_only) {
+  SamplingBatch s;
+  for (int32_t r = 0; r < rows; ++r) {
+    SamplingRowParams p;
+    p.seed = 900 + uint64_t(r);
+    p.rng_counter = uint64_t(r) * 3;
+    p.temperature = greedy_only || r % 3 == 0 ? 0.0f : 0.9f;
+    p.top_p = r % 3 == 1 ? 0.8f : 1.0f;
+    p.repetition_penalty = r % 2 ? 1.3f : 1.0f;
+    s.params.push_back(p);
+    if (r % 2)
+      for (int j = 0; j < 5; ++j) {
+        s.penalty_token_ids.push_back((r + 7 * j) % vocab);
+        s.penalty_output_counts.push_back(j % 2);
+      }
+    s.penalty_offsets.push_back(int32_t(s.penalty_token_ids.size()));
+    if (r % 3 != 1)
+      for (int j = 0; j < 2; ++j) s.mask_token_ids.push_back((3 * r + 11 * j) % vocab);
+    s.mask_offsets.push_back(int32_t(s.mask_token_ids.size()));
+  }
+  s.num_top_logprobs = 3;
+  return s;
+}
+
+TEST(DeviceSamplingPath, PackedInputsAndResultsGiveTheHostSamplersTokensAndLogprobs) {
+  SamplingCpuBackend be;
+  ScratchArena arena(be);
+  const int32_t rows = 9, vocab = 50;
+  std::vector<float> logits(size_t(rows) * vocab);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = float((i * 37) % 101) / 10.0f;
+  for (const bool greedy_only : {false, true}) {
+    const SamplingBatch s = varied_batch(rows, vocab, greedy_only);
+    std::vector<float> host_logits = logits;
+    float* dev_logits = arena.get<float>("test.logits", logits.size());
+    be.copy_from_host(dev_logits, logits.data(), logits.size() * sizeof(float));
+    SampledBatch host, device;
+    sample_on_host(s, host_logits, vocab, host);
+    sample_on_device(be, arena, dev_logits, vocab, s, device);
+    EXPECT_EQ(device.token_ids, host.token_ids);
+    EXPECT_EQ(device.logprobs, host.logprobs);
+    EXPECT_EQ(device.top_ids, host.top_ids);
+    EXPECT_EQ(device.top_logprobs, host.top_logprobs);
+    EXPECT_EQ(std::vector<float>(dev_logits, dev_logits + logits.size()), host_logits) << "masks written in place";
+  }
+  EXPECT_EQ(be.num_samples, 2);
+  EXPECT_EQ(be.num_masks, 2);
+  EXPECT_EQ(be.all_greedy_hints, 1) << "the hint is set exactly for the all-greedy batch";
+}
+
+// ModelRunner on a backend that samples: forward_and_sample keeps the logits in backend memory
+// and samples there; tokens and logprobs equal forward + host sampling on a plain CPU runner.
+TEST(DeviceSamplingPath, ModelRunnerForwardAndSampleEqualsForwardThenHostSampling) {
+  const auto dir = std::filesystem::path(SY_TEST_DATA_DIR) / "models" / "olmoe-f32";
+  SamplingCpuBackend sampling_be;
+  std::unique_ptr<Backend> plain_be = make_cpu_backend();
+  const KvCacheGeometry kv{.num_blocks = 8, .block_size = 16};
+  ModelRunner on_device(load_model(dir, sampling_be), kv), on_host(load_model(dir, *plain_be), kv);
+  ASSERT_TRUE(on_device.samples_on_device());
+  ASSERT_FALSE(on_host.samples_on_device());
+  // Two sequences prefilled together; logits rows at each one's last token.
+  ForwardBatch b;
+  b.token_ids = {5, 9, 2, 7, 3, 11, 4};
+  b.positions = {0, 1, 2, 3, 0, 1, 2};
+  b.query_start = {0, 4, 7};
+  b.seq_lens = {4, 3};
+  b.max_blocks_per_seq = 1;
+  b.block_tables = {0, 1};
+  b.slot_mapping = {0, 1, 2, 3, 16, 17, 18};
+  b.logits_indices = {3, 6};
+  const SamplingBatch s = varied_batch(2, on_host.vocab_size(), false);
+  SampledBatch device, host;
+  on_device.forward_and_sample(b, s, device);
+  std::vector<float> logits;
+  on_host.forward(b, logits);
+  sample_on_host(s, logits, on_host.vocab_size(), host);
+  EXPECT_EQ(device.token_ids, host.token_ids);
+  EXPECT_EQ(device.logprobs, host.logprobs);
+  EXPECT_EQ(device.top_ids, host.top_ids);
+  EXPECT_EQ(sampling_be.num_samples, 1);
+  SampledBatch mismatch;
+  EXPECT_THROW(on_device.forward_and_sample(b, varied_batch(3, on_host.vocab_size(), false), mismatch),
+               std::invalid_argument);
 }
 
 }  // namespace
