@@ -6,32 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/model/packed_upload.h"
+
 namespace sy {
-namespace {
-
-// Host staging for one upload: arrays appended at aligned offsets, copied up in one transfer.
-class PackedUpload {
- public:
-  template <typename T>
-  size_t add(const std::vector<T>& v) {
-    const size_t offset = (bytes_.size() + kAlign - 1) / kAlign * kAlign;
-    bytes_.resize(offset + v.size() * sizeof(T));
-    if (!v.empty()) std::memcpy(bytes_.data() + offset, v.data(), v.size() * sizeof(T));
-    return offset;
-  }
-  // Copies everything to `arena`'s buffer `name`; returns its device base address.
-  unsigned char* upload(Backend& be, ScratchArena& arena, const std::string& name) const {
-    auto* base = arena.get<unsigned char>(name, std::max<size_t>(bytes_.size(), 1));
-    be.copy_from_host(base, bytes_.data(), bytes_.size());
-    return base;
-  }
-
- private:
-  static constexpr size_t kAlign = 16;  // covers SamplingRowParams' 8-byte fields
-  std::vector<unsigned char> bytes_;
-};
-
-}  // namespace
 
 void sample_on_device(Backend& be, ScratchArena& arena, float* logits, int32_t vocab_size,
                       const SamplingBatch& s, SampledBatch& out) {

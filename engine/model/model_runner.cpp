@@ -6,17 +6,11 @@
 #include <string>
 
 #include "engine/model/device_sampling.h"
+#include "engine/model/packed_upload.h"
 #include "engine/moe/moe_block.h"
 
 namespace sy {
 namespace {
-
-template <typename T>
-T* upload(Backend& be, ScratchArena& arena, const char* name, const std::vector<T>& v) {
-  T* d = arena.get<T>(name, v.empty() ? 1 : v.size());
-  if (!v.empty()) be.copy_from_host(d, v.data(), v.size() * sizeof(T));
-  return d;
-}
 
 bool is_pure_decode(const ForwardBatch& b) {
   const int n = b.num_seqs();
@@ -75,15 +69,24 @@ void ModelRunner::validate(const ForwardBatch& b) const {
     if (r < 0 || r >= T) throw std::invalid_argument("forward: logits index outside the batch");
 }
 
+// All of the batch's index arrays go up in one copy (one stream synchronisation per step, not
+// seven). Decode graphs read them at the addresses of their recording: a padded batch of a
+// recorded size has the same array sizes, so the same layout in the same arena buffer.
 ModelRunner::DeviceBatch ModelRunner::upload_batch(const ForwardBatch& b, ScratchArena& arena) {
+  PackedUpload up;
+  const size_t token_ids = up.add(b.token_ids), positions = up.add(b.positions),
+               query_start = up.add(b.query_start), seq_lens = up.add(b.seq_lens),
+               block_tables = up.add(b.block_tables), slot_mapping = up.add(b.slot_mapping),
+               logits_indices = up.add(b.logits_indices);
+  unsigned char* base = up.upload(be_, arena, "batch.arrays");
   DeviceBatch d;
-  d.token_ids = upload(be_, arena, "batch.token_ids", b.token_ids);
-  d.positions = upload(be_, arena, "batch.positions", b.positions);
-  d.query_start = upload(be_, arena, "batch.query_start", b.query_start);
-  d.seq_lens = upload(be_, arena, "batch.seq_lens", b.seq_lens);
-  d.block_tables = upload(be_, arena, "batch.block_tables", b.block_tables);
-  d.slot_mapping = upload(be_, arena, "batch.slot_mapping", b.slot_mapping);
-  d.logits_indices = upload(be_, arena, "batch.logits_indices", b.logits_indices);
+  d.token_ids = reinterpret_cast<int32_t*>(base + token_ids);
+  d.positions = reinterpret_cast<int32_t*>(base + positions);
+  d.query_start = reinterpret_cast<int32_t*>(base + query_start);
+  d.seq_lens = reinterpret_cast<int32_t*>(base + seq_lens);
+  d.block_tables = reinterpret_cast<int32_t*>(base + block_tables);
+  d.slot_mapping = reinterpret_cast<int64_t*>(base + slot_mapping);
+  d.logits_indices = reinterpret_cast<int32_t*>(base + logits_indices);
   return d;
 }
 
