@@ -32,8 +32,9 @@ constexpr int32_t kBlockTokens = 32;       // query tokens per prefill work item
 constexpr int32_t kKeyChunk = 64;          // K/V rows widened to fp32 at a time
 constexpr int64_t kScoreBudget = 1 << 20;  // floats of scores per item ([rows, keys])
 // rows · keys · (head_dim + head_dim_v) below which a call runs on the calling thread: about
-// 50 µs of work (a decode step of 32 heads × 128 dims at ~128 tokens of context); on a loaded
-// machine waking the second thread costs more than that (tools/bench_cpu, docs/perf/cpu.md).
+// 50 µs of work (a decode step of 32 heads × 128 dims at ~128 tokens of context). With
+// OMP_WAIT_POLICY=passive on a loaded 2-core machine, waking the second thread for a region
+// was measured at 20-100 µs, more than such a call saves.
 constexpr int64_t kParallelMinAttentionWork = 1 << 20;
 
 bool attention_supported(const PagedAttentionArgs& a) {

@@ -26,7 +26,7 @@
 namespace sy::cpu::simd {
 namespace {
 
-inline bool parallel_for(int64_t elements) { return elements >= kParallelMinElements && omp_get_max_threads() > 1; }
+inline bool worth_threads(int64_t elements) { return elements >= kParallelMinElements && omp_get_max_threads() > 1; }
 
 // Flat ops split [0, n) into blocks of this many elements (a multiple of every vector width).
 constexpr int64_t kFlatBlock = 4096;
@@ -38,7 +38,7 @@ inline void* at(void* p, DType t, int64_t i) { return static_cast<char*>(p) + i 
 template <DType T>
 void add_flat(const AddArgs& a) {
   const int64_t blocks = (a.n + kFlatBlock - 1) / kFlatBlock;
-#pragma omp parallel for schedule(static) if (parallel_for(a.n))
+#pragma omp parallel for schedule(static) if (worth_threads(a.n))
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t i0 = b * kFlatBlock, n = std::min(kFlatBlock, a.n - i0);
     const void *x = at(a.a, T, i0), *y = at(a.b, T, i0);
@@ -58,7 +58,7 @@ bool add(const AddArgs& a) {
 // ---- gated_add: y[r] = round(y[r] + round(round(sigmoid(gate[r])) · x[r])) ----
 template <DType T>
 void gated_add_rows(const GatedAddArgs& a) {
-#pragma omp parallel for schedule(static) if (parallel_for(a.rows * a.dim))
+#pragma omp parallel for schedule(static) if (worth_threads(a.rows * a.dim))
   for (int64_t r = 0; r < a.rows; ++r) {
     const float gate = load_f(a.gate, T, r);
     const Vec g = vset1(sy::round_to(T, 1.0f / (1.0f + std::exp(-gate))));  // ref_util.h's sigmoid
@@ -80,7 +80,7 @@ bool gated_add(const GatedAddArgs& a) {
 template <DType X, DType Y>
 void convert_flat(const ConvertArgs& a) {
   const int64_t blocks = (a.n + kFlatBlock - 1) / kFlatBlock;
-#pragma omp parallel for schedule(static) if (parallel_for(a.n))
+#pragma omp parallel for schedule(static) if (worth_threads(a.n))
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t i0 = b * kFlatBlock, n = std::min(kFlatBlock, a.n - i0);
     const void* x = at(a.x, X, i0);
@@ -98,7 +98,7 @@ bool convert(const ConvertArgs& a) {
 // ---- embedding: out[t] = table[ids[t]] ----
 template <DType X, DType Y>
 void embedding_rows(const EmbeddingArgs& a) {
-#pragma omp parallel for schedule(static) if (parallel_for(a.num_tokens * a.dim))
+#pragma omp parallel for schedule(static) if (worth_threads(a.num_tokens * a.dim))
   for (int64_t t = 0; t < a.num_tokens; ++t) {
     const void* row = at(a.table, X, int64_t(a.ids[t]) * a.dim);
     void* out = at(a.out, Y, t * a.dim);
@@ -149,7 +149,7 @@ void gpt_oss_row(const void* in, void* out, int64_t inter, float alpha, float li
 
 template <DType T>
 void glu_rows(const GluArgs& a) {
-#pragma omp parallel for schedule(static) if (parallel_for(a.rows * a.inter * 4))
+#pragma omp parallel for schedule(static) if (worth_threads(a.rows * a.inter * 4))
   for (int64_t r = 0; r < a.rows; ++r) {
     const void* in = at(a.gate_up, T, r * 2 * a.inter);  // [2 * inter]
     void* out = at(a.out, T, r * a.inter);               // [inter]
@@ -168,7 +168,7 @@ bool glu(const GluArgs& a) {
 template <DType T>
 void combine_tokens(const CombineArgs& a) {
   const int k = a.top_k;
-#pragma omp parallel if (parallel_for(a.num_tokens * a.hidden * k))
+#pragma omp parallel if (worth_threads(a.num_tokens * a.hidden * k))
   {
     std::vector<std::pair<int32_t, int>> order(static_cast<size_t>(k));  // (expert id, slot j)
     std::vector<const void*> rows(static_cast<size_t>(k));  // y_sorted row of each expert

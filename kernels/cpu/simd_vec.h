@@ -213,10 +213,12 @@ inline Vec round_nearest(Vec v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEARES
 #endif
 
 // ---------------------------------------------------------------------------------------------
-// Threading: a parallel region costs a fork/join (several µs, far more when the OpenMP threads
-// sleep between regions, as with OMP_WAIT_POLICY=passive), so the small ops run on the calling
-// thread unless a call touches at least this many elements (~10 µs of single-thread work).
-constexpr int64_t kParallelMinElements = 1 << 16;
+// Threading: a parallel region costs a fork/join — a few µs on an idle machine, but 20-100 µs
+// measured with OMP_WAIT_POLICY=passive on the loaded 2-core machine, where the sleeping
+// partner thread must be woken and scheduled — so the small ops run on the calling thread
+// unless a call touches at least this many elements (~50 µs of single-thread work): prefill
+// is threaded, decode (even batch 8) is not.
+constexpr int64_t kParallelMinElements = 1 << 18;
 
 // ---------------------------------------------------------------------------------------------
 // Loops over [0, n) in whole vectors plus one partial tail.

@@ -80,9 +80,9 @@ void expect_bit_equal(const std::vector<float>& y, const std::vector<float>& y_r
 
 TEST_P(SmallOpPaths, RmsNormMatchesReference) {
   std::mt19937 rng(11);
-  // dims below/at/above the vector widths; 40 × 2048 takes the threaded path.
+  // dims below/at/above the vector widths; 160 × 2048 takes the threaded path.
   const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {2, 64}, {5, 80}, {32, 128},
-                                                {4, 130}, {1, 2048}, {40, 2048}, {2, 4099}};
+                                                {4, 130}, {1, 2048}, {160, 2048}, {2, 4099}};
   for (const auto& [rows, dim] : shapes)
     for (DType t : kFloatTypes)
       for (DType wt : {kF32, kBF16})
@@ -386,7 +386,8 @@ TEST_P(SmallOpPaths, RouterMatchesReferenceIncludingTies) {
 
 TEST_P(SmallOpPaths, AddAndConvertMatchReference) {
   std::mt19937 rng(16);
-  for (int64_t n : {int64_t(1), int64_t(17), int64_t(2048), int64_t(100003)})
+  // The last size takes the threaded path.
+  for (int64_t n : {int64_t(1), int64_t(17), int64_t(2048), int64_t(300007)})
     for (DType t : kFloatTypes) {
       SCOPED_TRACE("n=" + std::to_string(n) + " t=" + test::name_of(t));
       Tensor x = test::random_tensor(rng, t, n, -8.0f, 8.0f), y = test::random_tensor(rng, t, n);
@@ -427,7 +428,8 @@ TEST_P(SmallOpPaths, AddAndConvertMatchReference) {
 
 TEST_P(SmallOpPaths, EmbeddingAndGatedAddMatchReference) {
   std::mt19937 rng(17);
-  for (const auto& [rows, dim] : std::vector<std::pair<int64_t, int64_t>>{{1, 2048}, {5, 13}, {64, 2048}})
+  // The last shape takes the threaded path.
+  for (const auto& [rows, dim] : std::vector<std::pair<int64_t, int64_t>>{{1, 2048}, {5, 13}, {160, 2048}})
     for (DType t : kFloatTypes) {
       SCOPED_TRACE("rows=" + std::to_string(rows) + " dim=" + std::to_string(dim) + " t=" + test::name_of(t));
       const int vocab = 50;
@@ -544,7 +546,8 @@ TEST_P(SmallOpPaths, GluMatchesReferenceWithinAnUlp) {
   std::mt19937 rng(19);
   const bool exact_path = GetParam() == Isa::kScalar;
   for (GluKind kind : {GluKind::kSiluMul, GluKind::kGptOssClamped})
-    for (const auto& [rows, inter] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {8, 768}, {3, 13}, {64, 768}})
+    // The last shape takes the threaded path.
+    for (const auto& [rows, inter] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {8, 768}, {3, 13}, {128, 768}})
       for (DType t : kFloatTypes) {
         SCOPED_TRACE("kind=" + std::to_string(int(kind)) + " rows=" + std::to_string(rows) + " inter=" +
                      std::to_string(inter) + " t=" + test::name_of(t));
