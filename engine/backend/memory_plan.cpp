@@ -27,11 +27,16 @@ void require_positive(int64_t v, const char* field) {
 
 int64_t head_dim_v(const MemoryPlanModel& m) { return m.head_dim_v > 0 ? m.head_dim_v : m.head_dim; }
 
+// Rows of logits (and of sampling) in one step.
+int64_t sampled_rows(const MemoryPlanModel& m) {
+  return m.max_seqs_per_step > 0 ? m.max_seqs_per_step : m.max_tokens_per_step;
+}
+
 // Peak activation bytes of one step of T tokens: the buffers of one layer that are alive at
 // the same time (layers reuse them), plus the lm_head logits.
 size_t activation_bytes(const MemoryPlanModel& m) {
   const int64_t T = m.max_tokens_per_step;
-  const int64_t seqs = m.max_seqs_per_step > 0 ? m.max_seqs_per_step : T;
+  const int64_t seqs = sampled_rows(m);
   const int64_t q = m.num_heads * m.head_dim, kv = m.num_kv_heads * (m.head_dim + head_dim_v(m));
   const int64_t attn_out = m.num_heads * head_dim_v(m);
   int64_t elems = 0;
@@ -53,6 +58,14 @@ size_t activation_bytes(const MemoryPlanModel& m) {
   return bytes;
 }
 
+// The device sampler's scratch for a step of non-greedy rows (kernels/cuda/sampling.cu): per
+// (row, token) the probabilities, their ids, the sorted pairs (4 x 4 bytes) and the segmented
+// radix sort's alternate key/value buffers (8 bytes). For 256 rows of a 152k vocabulary this is
+// about 0.9 GiB, more than the headroom: it has to be planned, not left to chance.
+size_t sampler_scratch_bytes(const MemoryPlanModel& m) {
+  return size_t(sampled_rows(m)) * size_t(m.vocab) * (4 * 4 + 8);
+}
+
 // Buffers whose size does not scale with the model's width: routing, the expert sort, block
 // tables, and the sampler's scratch, plus headroom.
 size_t workspace_bytes(const MemoryPlanModel& m) {
@@ -63,6 +76,7 @@ size_t workspace_bytes(const MemoryPlanModel& m) {
   bytes += size_t(pairs) * (4 + 4 + 4 + 4);                            // ids, weights, sorted pairs, rows
   bytes += size_t(std::max<int64_t>(m.num_experts, 1) + 1) * 4;         // expert offsets
   bytes += size_t(T) * (4 + 4 + 8);                                     // ids, positions, slot mapping
+  bytes += sampler_scratch_bytes(m);
   return bytes;
 }
 

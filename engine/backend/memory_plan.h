@@ -38,7 +38,7 @@ struct MemoryPlan {
   size_t free_bytes = 0;          // what the device reported before loading
   size_t weight_bytes = 0;
   size_t activation_bytes = 0;
-  size_t workspace_bytes = 0;     // cuBLAS workspace, routing/sort buffers, sampling, headroom
+  size_t workspace_bytes = 0;     // cuBLAS workspace, routing/sort buffers, sampler scratch, headroom
   size_t kv_cache_bytes = 0;      // kv_blocks * kv_block_bytes
   size_t kv_block_bytes = 0;      // one block of block_size tokens, all layers, K and V
   int64_t kv_blocks = 0;

@@ -24,6 +24,7 @@ MemoryPlanModel mixtral_8x7b() {
   m.moe_intermediate = 14336;
   m.vocab = 32000;
   m.max_tokens_per_step = 8192;
+  m.max_seqs_per_step = 256;  // the server's default --max-num-seqs
   return m;
 }
 
@@ -39,6 +40,7 @@ MemoryPlanModel qwen3_30b_a3b() {
   m.moe_intermediate = 768;
   m.vocab = 151936;
   m.max_tokens_per_step = 8192;
+  m.max_seqs_per_step = 256;  // the server's default --max-num-seqs
   return m;
 }
 
@@ -91,6 +93,16 @@ TEST(MemoryPlan, ActivationsGrowWithTheStepBudget) {
   m.max_tokens_per_step = 8192;
   const size_t large = plan_memory(m, 200 * kGiB, 0.5).activation_bytes;
   EXPECT_GT(large, 8 * small);
+}
+
+TEST(MemoryPlan, WorkspaceHoldsTheSamplersScratchForEveryRow) {
+  // A non-greedy step sorts every row's vocabulary on the device: 24 bytes per (row, token).
+  MemoryPlanModel m = qwen3_30b_a3b();
+  m.max_seqs_per_step = 1;
+  const size_t one = plan_memory(m, 200 * kGiB, 0.5).workspace_bytes;
+  m.max_seqs_per_step = 257;
+  const size_t many = plan_memory(m, 200 * kGiB, 0.5).workspace_bytes;
+  EXPECT_EQ(many - one, size_t(256) * size_t(m.vocab) * 24);
 }
 
 TEST(MemoryPlan, RefusesWhenTheWeightsDoNotFit) {
