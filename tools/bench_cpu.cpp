@@ -16,8 +16,11 @@
 // prompt plus the first format's 32-token greedy continuation.
 // Every figure is printed with the 1-minute load average (the machine is shared).
 //
+// --ab-bursts N adds decode batch 1 of all formats in N interleaved bursts (all loaded at once):
+// the ratio that survives a shared machine.
+//
 //   bench_cpu --model /work/bench-models/qwen3moe-bench-bf16 [--weight-dtype as-loaded,int8]
-//             [--prefill 512] [--decode 64] [--stream-gib 2]
+//             [--prefill 512] [--decode 64] [--stream-gib 2] [--ab-bursts 24]
 // On a shared machine run it with OMP_WAIT_POLICY=passive: spinning OpenMP barriers whose
 // partner thread is descheduled cost decode several times its speed (docs/perf/cpu.md).
 #include <omp.h>
@@ -231,10 +234,57 @@ void accuracy_check(ModelRunner& runner, AccuracyProbe& probe, std::mt19937& rng
               format, max_err, std::sqrt(sq_err / sq_ref), agree, positions, 100.0 * agree / positions);
 }
 
+// Decode batch 1 of every format in interleaved bursts of kBurstSteps steps (all models loaded
+// at once): on a shared machine each format meets the same contention, and the best burst of
+// each approximates its speed on a quiet machine, so their ratio is robust where two separate
+// runs are not.
+void interleaved_decode(const std::string& model_dir, Backend& backend, const std::vector<WeightFormat>& formats,
+                        int bursts) {
+  constexpr int kBurstSteps = 8;
+  struct Contender {
+    std::shared_ptr<Model> model;
+    std::unique_ptr<ModelRunner> runner;
+    std::vector<double> rates;  // tok/s per burst
+  };
+  std::vector<Contender> all;
+  for (WeightFormat f : formats) {
+    Contender c;
+    c.model = load_model(model_dir, backend, {}, {}, f);
+    c.runner = std::make_unique<ModelRunner>(c.model, single_sequence_kv(16 + bursts * kBurstSteps + 2));
+    all.push_back(std::move(c));
+  }
+  std::mt19937 rng(2);
+  const std::vector<int32_t> prompt = random_tokens(rng, 16, all[0].runner->vocab_size());
+  std::vector<SingleSequence> seqs;
+  std::vector<std::vector<float>> logits;
+  for (Contender& c : all) {
+    seqs.emplace_back(*c.runner);
+    logits.push_back(seqs.back().append(prompt));
+  }
+  for (int b = 0; b < bursts; ++b)
+    for (size_t i = 0; i < all.size(); ++i) {
+      const int V = all[i].runner->vocab_size();
+      const double t0 = now_s();
+      for (int s = 0; s < kBurstSteps; ++s) logits[i] = seqs[i].append({argmax(logits[i].data(), V)});
+      all[i].rates.push_back(kBurstSteps / (now_s() - t0));
+    }
+  std::printf("\n# decode batch 1, %d interleaved bursts of %d steps (best / median tok/s)\n", bursts, kBurstSteps);
+  auto best = [](std::vector<double> v) { return *std::max_element(v.begin(), v.end()); };
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  for (size_t i = 0; i < all.size(); ++i)
+    std::printf("%-10s %8.2f / %8.2f   ratio to %s %.2fx / %.2fx\n", weight_format_name(formats[i]), best(all[i].rates),
+                median(all[i].rates), weight_format_name(formats[0]), best(all[i].rates) / best(all[0].rates),
+                median(all[i].rates) / median(all[0].rates));
+  std::printf("(load %s)\n", load_average().c_str());
+}
+
 int main_impl(int argc, char** argv) {
   std::string model_dir;
   std::vector<WeightFormat> formats = {WeightFormat::kAsLoaded, WeightFormat::kInt8};
-  int prefill = 512, decode = 64;
+  int prefill = 512, decode = 64, ab_bursts = 0;
   double stream_gib = 2.0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -254,10 +304,12 @@ int main_impl(int argc, char** argv) {
     } else if (a == "--prefill") prefill = std::stoi(value());
     else if (a == "--decode") decode = std::stoi(value());
     else if (a == "--stream-gib") stream_gib = std::stod(value());
+    else if (a == "--ab-bursts") ab_bursts = std::stoi(value());
     else throw std::invalid_argument("unknown argument " + a);
   }
   if (model_dir.empty())
-    throw std::invalid_argument("usage: bench_cpu --model DIR [--weight-dtype as-loaded,int8] [--prefill N] [--decode N]");
+    throw std::invalid_argument(
+        "usage: bench_cpu --model DIR [--weight-dtype as-loaded,int8] [--prefill N] [--decode N] [--ab-bursts N]");
 
   std::printf("# bench_cpu: isa %s, %d threads, model %s\n", cpu::isa_name(cpu::active_isa()), omp_get_max_threads(),
               model_dir.c_str());
@@ -298,6 +350,7 @@ int main_impl(int argc, char** argv) {
                   f.decode8_tps / r.decode8_tps, 100.0 * f.decode1_tps / rooflines[i]);
     }
     std::printf("(load %s)\n", load_average().c_str());
+    if (ab_bursts > 0) interleaved_decode(model_dir, *backend, formats, ab_bursts);
   }
   return 0;
 }

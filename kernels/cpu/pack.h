@@ -5,7 +5,7 @@
 // Where it sits: the model loader (engine/model) calls quantize_weights_int8() once per weight
 // tensor, keeps the PackedWeights alive beside the model, and passes it in LinearArgs::packed /
 // GroupedGemmArgs::packed; kernels/cpu/ops.cpp then routes the op to the int8 kernels
-// (matmul_avx512.cpp with VNNI, matmul_avx2.cpp, or the scalar packed_matmul_scalar below).
+// (matmul_avx512.cpp with VNNI, matmul_avx2.cpp, or the scalar int8_matmul_scalar below).
 // bf16 and f32 weights need no packing: the kernels stream the Hugging Face [out, in] rows as
 // they are (each output is a dot product along a contiguous row).
 //
