@@ -4,32 +4,41 @@
 
 namespace sy {
 
-void CapacityScheduler::preempt(Sequence* seq, std::deque<Sequence*>& waiting) {
+void CapacityScheduler::preempt(Sequence* seq) {
   blocks_.free(*seq);  // resets num_computed_tokens: the sequence is recomputed on re-admission
   seq->status = SequenceStatus::kWaiting;
   ++seq->num_preemptions;
-  waiting.push_front(seq);
 }
 
 CapacityResult CapacityScheduler::schedule(std::deque<Sequence*>& waiting,
                                            std::vector<Sequence*>& running) {
   CapacityResult result;
-  for (size_t i = 0; i < running.size(); ++i) {
+  for (size_t i = 0; i < running.size();) {
     Sequence* seq = running[i];
-    while (!blocks_.can_append(*seq) && running.back() != seq) {
-      Sequence* victim = running.back();
-      running.pop_back();
-      preempt(victim, waiting);
-      result.preempted.push_back(victim);
+    // Only a sequence of the same KV partition can make room for this one.
+    const int32_t partition = blocks_.partition_of(*seq);
+    while (!blocks_.can_append(*seq)) {
+      size_t victim = running.size() - 1;
+      while (victim > i && blocks_.partition_of(*running[victim]) != partition) --victim;
+      if (victim == i) break;
+      preempt(running[victim]);
+      result.preempted.push_back(running[victim]);
+      running.erase(running.begin() + ptrdiff_t(victim));
     }
-    if (!blocks_.can_append(*seq)) {  // seq is the youngest: it yields to the older ones
-      running.pop_back();
-      preempt(seq, waiting);
+    if (!blocks_.can_append(*seq)) {  // seq is its partition's youngest: it yields to the older ones
+      preempt(seq);
       result.preempted.push_back(seq);
-      break;
+      running.erase(running.begin() + ptrdiff_t(i));
+      continue;
     }
     blocks_.append(*seq);
+    ++i;
   }
+  // Back to the front of the queue, oldest first, so they are re-admitted in arrival order.
+  std::vector<Sequence*> requeue = result.preempted;
+  std::stable_sort(requeue.begin(), requeue.end(),
+                   [](const Sequence* a, const Sequence* b) { return a->arrival > b->arrival; });
+  for (Sequence* seq : requeue) waiting.push_front(seq);
   if (!result.preempted.empty()) return result;
 
   while (!waiting.empty() && static_cast<int32_t>(running.size()) < config_.max_num_seqs) {

@@ -6,9 +6,12 @@
 namespace sy {
 
 Scheduler::Scheduler(const SchedulerConfig& config, int32_t num_blocks, int32_t block_size)
-    : config_(config), blocks_(num_blocks, block_size), capacity_(config, blocks_),
-      micro_batch_(config) {
+    : config_(checked(config)), blocks_(num_blocks, block_size, config.kv_partitions),
+      capacity_(config, blocks_), micro_batch_(config) {}
+
+const SchedulerConfig& Scheduler::checked(const SchedulerConfig& config) {
   if (auto err = config.validate(); !err.empty()) throw std::invalid_argument("scheduler: " + err);
+  return config;
 }
 
 std::string Scheduler::check_fits(int64_t num_prompt_tokens, int64_t max_new_tokens) const {
@@ -17,9 +20,11 @@ std::string Scheduler::check_fits(int64_t num_prompt_tokens, int64_t max_new_tok
     return "prompt (" + std::to_string(num_prompt_tokens) + " tokens) + max_tokens (" +
            std::to_string(max_new_tokens) + ") exceeds max_model_len " +
            std::to_string(config_.max_model_len);
-  if (blocks_.blocks_for_tokens(total) > blocks_.num_blocks())
+  // A sequence never spans KV partitions (ranks), so one partition must hold it.
+  if (blocks_.blocks_for_tokens(total) > blocks_.blocks_per_partition())
     return "prompt + max_tokens needs " + std::to_string(blocks_.blocks_for_tokens(total)) +
-           " KV blocks, the cache has " + std::to_string(blocks_.num_blocks());
+           " KV blocks, the cache has " + std::to_string(blocks_.blocks_per_partition()) +
+           (blocks_.num_partitions() > 1 ? " per rank" : "");
   return {};
 }
 

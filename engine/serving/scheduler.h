@@ -32,6 +32,7 @@ struct SchedulerOutput {
 
 class Scheduler {
  public:
+  // num_blocks: the whole cache, split into config.kv_partitions partitions.
   Scheduler(const SchedulerConfig& config, int32_t num_blocks, int32_t block_size);
 
   const SchedulerConfig& config() const { return config_; }
@@ -55,6 +56,9 @@ class Scheduler {
   uint64_t num_preemptions() const { return num_preemptions_; }
 
  private:
+  // Throws std::invalid_argument before any member is built from an inconsistent config.
+  static const SchedulerConfig& checked(const SchedulerConfig& config);
+
   SchedulerConfig config_;
   BlockManager blocks_;
   CapacityScheduler capacity_;

@@ -120,6 +120,51 @@ TEST(CapacityScheduler, ReadmittedSequenceKeepsItsSeniority) {
   EXPECT_EQ(running[1], preempted.get());
 }
 
+TEST(CapacityScheduler, PreemptionFreesBlocksInThePartitionThatNeedsThem) {
+  BlockManager bm(4, 4, 2);  // two partitions (ranks) of 2 blocks
+  CapacityScheduler cap(config(8, 64), bm);
+  auto s1 = make_seq(1, 4, 0), s2 = make_seq(2, 4, 100), s3 = make_seq(3, 4, 200), s4 = make_seq(4, 4, 300);
+  std::deque<Sequence*> waiting{s1.get(), s2.get(), s3.get(), s4.get()};
+  std::vector<Sequence*> running;
+  cap.schedule(waiting, running);
+  ASSERT_EQ(running.size(), 4u);
+  // Placed where most blocks were free: 1 and 3 on partition 0, 2 and 4 on partition 1.
+  ASSERT_EQ(bm.partition_of(*s1), 0);
+  ASSERT_EQ(bm.partition_of(*s2), 1);
+  ASSERT_EQ(bm.partition_of(*s3), 0);
+  ASSERT_EQ(bm.partition_of(*s4), 1);
+  s1->num_computed_tokens = 4;
+  s1->token_ids.push_back(42);  // needs a block of partition 0
+  CapacityResult r = cap.schedule(waiting, running);
+  // The youngest overall (4) lives on the other rank: preempting it would not help.
+  ASSERT_EQ(r.preempted.size(), 1u);
+  EXPECT_EQ(r.preempted[0], s3.get());
+  EXPECT_EQ(running, (std::vector<Sequence*>{s1.get(), s2.get(), s4.get()}));
+  EXPECT_EQ(s1->block_table.size(), 2u);
+  EXPECT_EQ(bm.partition_of_block(s1->block_table[1]), 0);
+  EXPECT_EQ(waiting.front(), s3.get());
+}
+
+TEST(CapacityScheduler, EachPartitionsYoungestYieldsAndPreemptedRequeueOldestFirst) {
+  BlockManager bm(4, 4, 2);
+  CapacityScheduler cap(config(8, 64), bm);
+  auto s1 = make_seq(1, 4, 0), s2 = make_seq(2, 4, 100), s3 = make_seq(3, 4, 200), s4 = make_seq(4, 4, 300);
+  std::deque<Sequence*> waiting{s1.get(), s2.get(), s3.get(), s4.get()};
+  std::vector<Sequence*> running;
+  cap.schedule(waiting, running);
+  // The two youngest, one per partition, both need a block: each yields itself.
+  for (Sequence* s : {s3.get(), s4.get()}) {
+    s->num_computed_tokens = 4;
+    s->token_ids.push_back(1);
+  }
+  CapacityResult r = cap.schedule(waiting, running);
+  EXPECT_EQ(r.preempted, (std::vector<Sequence*>{s3.get(), s4.get()}));
+  EXPECT_EQ(running, (std::vector<Sequence*>{s1.get(), s2.get()}));
+  ASSERT_EQ(waiting.size(), 2u);
+  EXPECT_EQ(waiting[0], s3.get());
+  EXPECT_EQ(waiting[1], s4.get());
+}
+
 // ---- micro-batch step ----
 
 TEST(MicroBatchScheduler, DecodesFirstThenPrefillChunksUnderTheBudget) {
@@ -168,6 +213,17 @@ TEST(Scheduler, ChecksWhatCanNeverFit) {
   EXPECT_NE(s.check_fits(30, 20).find("KV blocks"), std::string::npos);
 }
 
+TEST(Scheduler, ASequenceMustFitInOnePartition) {
+  SchedulerConfig c = config(4, 64, 100);
+  c.kv_partitions = 2;
+  Scheduler s(c, 10, 4);  // 5 blocks per rank
+  EXPECT_EQ(s.check_fits(10, 10), "");
+  const std::string why = s.check_fits(12, 10);  // 6 blocks: more than a partition, less than the cache
+  EXPECT_NE(why.find("5 per rank"), std::string::npos) << why;
+  c.kv_partitions = 3;
+  EXPECT_THROW(Scheduler(c, 10, 4), std::invalid_argument);
+}
+
 TEST(Scheduler, RejectsInconsistentConfig) {
   EXPECT_THROW(Scheduler(config(8, 4), 10, 4), std::invalid_argument);
 }
@@ -177,6 +233,7 @@ struct RunStats {
   uint64_t preemptions = 0;
   bool budget_respected = true;
   bool seqs_respected = true;
+  bool partitions_respected = true;
 };
 
 // Drives the scheduler with a fake model until every sequence produced max_new tokens.
@@ -191,6 +248,10 @@ RunStats run_to_completion(Scheduler& sched, std::vector<std::unique_ptr<Sequenc
     std::vector<Sequence*> sampled;
     for (const auto& s : out.scheduled)
       if (s.samples()) sampled.push_back(s.seq);
+    // A sequence's blocks never span KV partitions (ranks).
+    const BlockManager& bm = sched.block_manager();
+    for (const auto& s : out.scheduled)
+      for (int32_t b : s.seq->block_table) st.partitions_respected &= bm.partition_of_block(b) == bm.partition_of(*s.seq);
     sched.commit(out.scheduled);
     for (Sequence* seq : sampled) {
       seq->token_ids.push_back(7000 + seq->num_output_tokens());
@@ -226,6 +287,34 @@ TEST(Scheduler, EverySequenceFinishesUnderMemoryPressure) {
   for (size_t i = 0; i < seqs.size(); ++i)
     EXPECT_EQ(seqs[i]->num_output_tokens(), max_new[i]) << "sequence " << i;
   EXPECT_EQ(sched.block_manager().num_used_blocks(), 0);
+}
+
+TEST(Scheduler, EverySequenceFinishesUnderMemoryPressureWithFourPartitions) {
+  // The same load over 4 ranks of 10 blocks each: preemption and prefix sharing per partition.
+  SchedulerConfig c = config(16, 32, 40);
+  c.kv_partitions = 4;
+  Scheduler sched(c, 40, 4);
+  std::mt19937 rng(321);
+  std::vector<std::unique_ptr<Sequence>> seqs;
+  std::vector<int> max_new;
+  for (int i = 0; i < 24; ++i) {
+    const int prompt = 1 + static_cast<int>(rng() % 24);
+    const int out = 1 + static_cast<int>(rng() % 16);
+    ASSERT_EQ(sched.check_fits(prompt, out), "");
+    auto s = make_seq(i, prompt, static_cast<int32_t>(rng() % 3) * 1000);
+    s->arrival = static_cast<uint64_t>(i);
+    seqs.push_back(std::move(s));
+    max_new.push_back(out);
+  }
+  RunStats st = run_to_completion(sched, seqs, max_new, 10000);
+  EXPECT_FALSE(sched.has_work()) << "livelock: work left after " << st.steps << " steps";
+  EXPECT_GT(st.preemptions, 0u);
+  EXPECT_TRUE(st.partitions_respected);
+  EXPECT_TRUE(st.budget_respected);
+  for (size_t i = 0; i < seqs.size(); ++i)
+    EXPECT_EQ(seqs[i]->num_output_tokens(), max_new[i]) << "sequence " << i;
+  EXPECT_EQ(sched.block_manager().num_used_blocks(), 0);
+  EXPECT_GT(sched.block_manager().prefix_cache_stats().hit_tokens, 0u);
 }
 
 TEST(Scheduler, ASequenceNeedingTheWholeCacheStillCompletes) {
