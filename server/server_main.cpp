@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -112,7 +113,7 @@ int run(int argc, char** argv) {
   const WeightFormat weight_format = parse_weight_format(o.weight_dtype);
   if (ep_job && weight_format != WeightFormat::kAsLoaded)
     throw std::invalid_argument("--weight-dtype " + o.weight_dtype + " cannot be combined with --expert-parallel yet");
-  std::shared_ptr<Model> model = ep_job ? ep_job->load_shard(o.model, *backend)
+  std::shared_ptr<Model> model = ep_job ? ep_job->load_shard(o.model, *backend, plan_options, o.eplb_redundant_experts)
                                         : load_model(o.model, *backend, {}, plan_options, weight_format);
   spdlog::info("weights: {} ({:.2f} GiB)", weight_format_name(weight_format),
                double(model->weights.bytes()) / double(1 << 30));
@@ -136,6 +137,8 @@ int run(int argc, char** argv) {
   cfg.max_queued_requests = o.max_queued_requests;
   cfg.eos_token_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
   cfg.routing_window = std::chrono::milliseconds(static_cast<int64_t>(o.routing_window_s * 1000));
+  // KV blocks of one device (under --expert-parallel: of one rank, whose partition of the cache
+  // they are — see block_manager.h; N ranks hold N times as many).
   const int blocks_per_seq = (max_model_len + o.block_size - 1) / o.block_size;
   int num_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : o.max_num_seqs * blocks_per_seq;
   if (o.num_kv_blocks == 0 && model->memory_plan)
@@ -143,12 +146,17 @@ int run(int argc, char** argv) {
   std::shared_ptr<ModelExecutor> executor;
   std::shared_ptr<ExpertParallelExecutor> ep_executor;
   if (ep_job) {
+    // Every partition has the same size: what the rank with the least room can hold.
+    num_blocks = static_cast<int>(ep_job->min_over_ranks(num_blocks));
     ep_executor = ep_job->make_executor(KvCacheGeometry{num_blocks, o.block_size});
-    spdlog::info("expert parallelism: rank {} of {}; {}", ep_job->rank(), ep_job->num_ranks(), ep_job->describe());
+    spdlog::info("expert parallelism: rank {} of {}; {}; {} KV blocks on this rank", ep_job->rank(), ep_job->num_ranks(),
+                 ep_job->describe(), num_blocks);
     if (ep_job->rank() != 0) {  // workers follow rank 0's steps until it stops them
       ep_executor->serve_worker();
       return 0;
     }
+    ep_executor->set_eplb_schedule({.interval_steps = o.eplb_interval_steps, .num_redundant = o.eplb_redundant_experts});
+    cfg.scheduler.kv_partitions = ep_job->num_ranks();
     executor = ep_executor;
     served.expert_parallel = ep_executor;
   } else {
@@ -188,7 +196,14 @@ int run(int argc, char** argv) {
   int admin_port = 0;
   if (o.admin_port > 0) {
     admin = std::make_unique<AdminServer>(
-        [&] { return render_metrics(engine.metrics(), engine.routing_stats(), counters); },
+        [&] {
+          std::optional<ExpertParallelMetrics> ep;
+          if (ep_executor)
+            ep = ExpertParallelMetrics{.num_ranks = ep_executor->num_ranks(),
+                                       .kv_blocks_per_rank = ep_executor->local_kv_cache().num_blocks,
+                                       .eplb = ep_executor->eplb_status()};
+          return render_metrics(engine.metrics(), engine.routing_stats(), counters, ep ? &*ep : nullptr);
+        },
         [&] { return ready.load(); });
     admin_port = admin->start(o.host, o.admin_port);
   }
@@ -196,8 +211,14 @@ int run(int argc, char** argv) {
   warm_up(engine);
   set_health(true);
   ready = true;
-  spdlog::info("serving {} ({}, {} KV blocks of {} tokens, max_model_len {}) on {} — gRPC {}:{}, admin HTTP {}:{}",
-               served.id, o.device, num_blocks, o.block_size, max_model_len, o.model, o.host, grpc_port, o.host, admin_port);
+  const int num_ranks = ep_executor ? ep_executor->num_ranks() : 1;
+  spdlog::info("serving {} ({}, {} KV blocks of {} tokens{}, max_model_len {}) on {} — gRPC {}:{}, admin HTTP {}:{}",
+               served.id, o.device, int64_t(num_blocks) * num_ranks, o.block_size,
+               num_ranks > 1 ? fmt::format(" = {} ranks x {}", num_ranks, num_blocks) : std::string(), max_model_len, o.model,
+               o.host, grpc_port, o.host, admin_port);
+  if (o.eplb_interval_steps > 0)
+    spdlog::info("EPLB: rebalancing the experts every {} engine steps with {} replica slots per MoE layer",
+                 o.eplb_interval_steps, o.eplb_redundant_experts);
   std::printf("switchyard-server listening grpc_port=%d admin_port=%d\n", grpc_port, admin_port);
   std::fflush(stdout);
 

@@ -95,6 +95,8 @@ const std::vector<Flag>& flags() {
       int_flag("expert-parallel", &ServerOptions::expert_parallel, 1, "spread the experts over N ranks; run under mpirun -np N (default 1: off)"),
       string_flag("expert-placement", &ServerOptions::expert_placement, "POLICY", "expert -> rank map: contiguous or round-robin (default contiguous)"),
       seconds_flag("collective-timeout-s", &ServerOptions::collective_timeout_s, "expert parallelism: a rank not answering a collective this long is dead or hung; every rank exits (default 20)"),
+      int_flag("eplb-interval-steps", &ServerOptions::eplb_interval_steps, 0, "expert parallelism: every N engine steps, re-place the experts from the routing of those steps (EPLB); 0: never (default 0)"),
+      int_flag("eplb-redundant-experts", &ServerOptions::eplb_redundant_experts, 0, "expert parallelism: extra expert slots per MoE layer that EPLB gives to replicas of hot experts (default 0)"),
   };
   return all;
 }
@@ -128,6 +130,18 @@ void apply_config_file(const std::string& path, ServerOptions& o) {
       throw std::invalid_argument(path + ": " + e.what());
     }
   }
+}
+
+// Flags that depend on each other (the model-dependent limits are checked once it is loaded).
+void check_combinations(const ServerOptions& o) {
+  if (o.expert_parallel <= 1) {
+    if (o.eplb_interval_steps > 0)
+      throw std::invalid_argument("--eplb-interval-steps needs --expert-parallel > 1 (rebalancing moves experts between ranks)");
+    if (o.eplb_redundant_experts > 0)
+      throw std::invalid_argument("--eplb-redundant-experts needs --expert-parallel > 1 (replicas live on other ranks)");
+  }
+  if (o.eplb_redundant_experts > 0 && o.eplb_interval_steps == 0)
+    throw std::invalid_argument("--eplb-redundant-experts needs --eplb-interval-steps > 0 (replicas are chosen from live routing stats)");
 }
 
 }  // namespace
@@ -175,6 +189,7 @@ ParsedArgs parse_server_args(int argc, char** argv) {
   }
   if (!config.empty()) apply_config_file(config, out.options);
   for (const auto& [name, value] : given) find_flag(name)->set(out.options, value);
+  check_combinations(out.options);
   return out;
 }
 

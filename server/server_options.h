@@ -33,6 +33,8 @@ struct ServerOptions {
   int expert_parallel = 1;         // ranks of an mpirun job sharing the experts; 1: off
   std::string expert_placement = "contiguous";  // contiguous | round-robin
   double collective_timeout_s = 20;  // expert parallelism: a rank silent this long is dead
+  int eplb_interval_steps = 0;     // expert parallelism: rebalance the experts every N engine steps; 0: never
+  int eplb_redundant_experts = 0;  // expert parallelism: replica slots per MoE layer for hot experts
 };
 
 struct ParsedArgs {
@@ -40,7 +42,8 @@ struct ParsedArgs {
   bool help = false;
 };
 
-// Throws std::invalid_argument naming the flag (or config key) and the problem.
+// Throws std::invalid_argument naming the flag (or config key) and the problem, including
+// flags that only make sense together (e.g. --eplb-* without --expert-parallel > 1).
 ParsedArgs parse_server_args(int argc, char** argv);
 std::string server_help_text();
 // The bundled model: <exe>/../share/switchyard/models/qwen3moe-bf16 when installed, else the

@@ -77,8 +77,9 @@ fs::path write_synthetic_model() {
   return dir;
 }
 
-// Sequence s keeps its KV in blocks [s * per_seq, (s + 1) * per_seq); per_seq is odd so first
-// blocks (the data-parallel owner key) alternate over the ranks.
+// Sequence s keeps its KV in blocks [s * per_seq, (s + 1) * per_seq). Each rank's KV partition
+// holds ceil(batch / R) sequences, so consecutive sequences share a rank (the data-parallel
+// owner is the partition of the first block) and every rank gets batch / R of them.
 struct Workload {
   int per_seq, block_size = 16;
   std::vector<int32_t> len;
@@ -132,9 +133,11 @@ int main(int argc, char** argv) {
   const sy::ModelConfig config = sy::ModelConfig::from_model_dir(dir);
   const auto placements = sy::uniform_placements(config, sy::contiguous_placement(config.num_experts, R));
   auto shard = sy::load_expert_shard(dir, *be, placements, rank);
-  const int per_seq = ((a.prompt + a.steps + 2) / 16 + 1) | 1;
-  const sy::KvCacheGeometry kv{.num_blocks = a.batch * per_seq, .block_size = 16};
-  sy::ExpertParallelExecutor ep(shard, kv, *comm, placements);
+  const int per_seq = (a.prompt + a.steps + 2) / 16 + 1;
+  const int seqs_per_rank = (a.batch + R - 1) / R;
+  const sy::KvCacheGeometry kv_per_rank{.num_blocks = seqs_per_rank * per_seq, .block_size = 16};
+  const sy::KvCacheGeometry kv{.num_blocks = R * kv_per_rank.num_blocks, .block_size = 16};
+  sy::ExpertParallelExecutor ep(shard, kv_per_rank, *comm, placements);
   if (rank != 0) {
     ep.serve_worker();
     return 0;

@@ -1,6 +1,8 @@
 // ExpertParallelExecutor (engine/parallel/expert_parallel_executor.h).
 #include "engine/parallel/expert_parallel_executor.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -59,14 +61,25 @@ std::vector<int64_t> expert_bytes_per_rank(const ModelConfig& c, const std::vect
   return bytes;
 }
 
-ExpertParallelExecutor::ExpertParallelExecutor(std::shared_ptr<Model> model, KvCacheGeometry kv,
+ExpertParallelExecutor::ExpertParallelExecutor(std::shared_ptr<Model> model, KvCacheGeometry kv_per_rank,
                                                Communicator& comm, std::vector<ExpertPlacement> placements)
     : comm_(comm),
       model_(std::move(model)),
-      runner_(model_, kv),
+      runner_(model_, kv_per_rank),
       moe_(*model_->backend, model_->config, comm, std::move(placements)),
+      kv_partitioning_{.blocks_per_rank = kv_per_rank.num_blocks, .block_size = kv_per_rank.block_size},
       rank_routing_(size_t(comm.size())),
-      rank_traffic_(size_t(comm.size())) {
+      rank_traffic_(size_t(comm.size())),
+      placements_snapshot_(moe_.placements()) {
+  if (int64_t(kv_per_rank.num_blocks) * comm.size() > INT32_MAX)
+    throw std::invalid_argument("expert parallelism: " + std::to_string(kv_per_rank.num_blocks) + " KV blocks per rank times " +
+                                std::to_string(comm.size()) + " ranks overflows the block id space");
+  // Bytes of one routed expert: gate, up and down, [I, D] each, in the loaded weights' dtype.
+  const ModelConfig& c = model_->config;
+  DType weight_dtype = c.dtype;
+  for (const LayerWeights& L : model_->weights.layers)
+    if (L.is_moe) weight_dtype = L.moe.gate_up.dtype;
+  bytes_per_expert_ = 3ull * uint64_t(c.moe_intermediate_size) * uint64_t(c.hidden_size) * dtype_size(weight_dtype);
   runner_.set_moe_dispatcher(&moe_);
   last_contact_ = std::chrono::steady_clock::now();
   if (comm_.rank() == 0 && comm_.size() > 1) heartbeat_ = std::thread([this] { heartbeat_loop(); });
@@ -99,8 +112,17 @@ void ExpertParallelExecutor::send_plan(PlanKind kind, const std::vector<char>& p
   last_contact_ = std::chrono::steady_clock::now();
 }
 
+KvCacheGeometry ExpertParallelExecutor::kv_cache() const {
+  return {.num_blocks = kv_partitioning_.blocks_per_rank * comm_.size(), .block_size = kv_partitioning_.block_size};
+}
+
+std::vector<ExpertPlacement> ExpertParallelExecutor::placements() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return placements_snapshot_;
+}
+
 std::vector<char> ExpertParallelExecutor::run_share(const ForwardBatch& b) {
-  RankShare share = rank_share(b, comm_.rank(), comm_.size());
+  RankShare share = rank_share(b, comm_.rank(), kv_partitioning_);
   std::vector<float> logits;
   runner_.forward(share.batch, logits);
   RoutingCounts routing;
@@ -124,9 +146,14 @@ std::vector<char> ExpertParallelExecutor::run_share(const ForwardBatch& b) {
 void ExpertParallelExecutor::forward(const ForwardBatch& b, std::vector<float>& logits) {
   if (comm_.rank() != 0) throw std::logic_error("ExpertParallelExecutor::forward runs on rank 0; workers serve_worker()");
   const int V = vocab_size();
-  validate_plan(b, V, runner_.kv_cache().num_blocks, runner_.kv_cache().block_size);
+  validate_plan(b, V, kv_cache().num_blocks, kv_cache().block_size);
+  // Every sequence's blocks must lie in its owner's partition (rank_share re-checks per rank).
+  for (int r = 0; r < comm_.size(); ++r) rank_share(b, r, kv_partitioning_);
   std::lock_guard<std::mutex> lock(comm_mutex_);
   if (stopped_) throw std::logic_error("ExpertParallelExecutor::forward after stop()");
+  // Live EPLB between engine steps: the window holds interval_steps steps.
+  if (eplb_.interval_steps > 0 && step_ - window_first_step_ + 1 >= eplb_.interval_steps)
+    rebalance_locked(eplb_.num_redundant);
   std::vector<char> all;
   std::vector<int64_t> sizes;
   try {
@@ -161,8 +188,7 @@ void ExpertParallelExecutor::forward(const ForwardBatch& b, std::vector<float>& 
                                 .rows_computed = h.rows_computed,
                                 .dispatch_time = std::chrono::nanoseconds(h.dispatch_ns),
                                 .combine_time = std::chrono::nanoseconds(h.combine_ns)};
-    const std::vector<int32_t> positions =
-        rank_share(b, r, comm_.size()).logits_positions;
+    const std::vector<int32_t> positions = rank_share(b, r, kv_partitioning_).logits_positions;
     if (int64_t(positions.size()) != h.num_logit_rows)
       fail("rank " + std::to_string(r) + " returned " + std::to_string(h.num_logit_rows) + " logits rows, expected " +
            std::to_string(positions.size()));
@@ -237,21 +263,53 @@ void ExpertParallelExecutor::stop() {
 std::vector<ExpertPlacement> ExpertParallelExecutor::rebalance(int num_redundant) {
   if (comm_.rank() != 0) throw std::logic_error("ExpertParallelExecutor::rebalance runs on rank 0");
   if (num_redundant < 0) throw std::invalid_argument("rebalance: num_redundant must be >= 0");
-  RoutingCounts counts;
-  routing_counts(counts);
-  // Payload: num_redundant, then [num_moe_layers][num_experts] counts (E from the model).
+  std::lock_guard<std::mutex> lock(comm_mutex_);
+  if (stopped_) throw std::logic_error("ExpertParallelExecutor::rebalance after stop()");
+  return rebalance_locked(num_redundant);
+}
+
+void ExpertParallelExecutor::set_eplb_schedule(const EplbSchedule& schedule) {
+  if (schedule.interval_steps < 0 || schedule.num_redundant < 0)
+    throw std::invalid_argument("EPLB schedule: interval_steps and num_redundant must be >= 0");
+  std::lock_guard<std::mutex> lock(comm_mutex_);
+  eplb_ = schedule;
+  std::lock_guard<std::mutex> stats_lock(stats_mutex_);
+  eplb_status_.schedule = schedule;
+}
+
+EplbStatus ExpertParallelExecutor::eplb_status() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return eplb_status_;
+}
+
+std::vector<ExpertPlacement> ExpertParallelExecutor::rebalance_locked(int num_redundant) {
+  // The window: routing of the steps since the previous rebalance (or the start).
+  RoutingCounts now;
+  routing_counts(now);
+  const size_t layers = moe_.placements().size(), E = size_t(model_->config.num_experts);
+  std::vector<std::vector<uint64_t>> window(layers, std::vector<uint64_t>(E, 0));
+  uint64_t rows = 0;
+  for (size_t i = 0; i < layers && i < now.counts.size(); ++i)
+    for (size_t e = 0; e < E && e < now.counts[i].size(); ++e) {
+      const uint64_t before = i < counts_at_window_start_.counts.size() ? counts_at_window_start_.counts[i][e] : 0;
+      window[i][e] = now.counts[i][e] - before;
+      rows += window[i][e];
+    }
+  const int64_t first = window_first_step_, last = step_;
+  window_first_step_ = step_ + 1;
+  counts_at_window_start_ = std::move(now);
+  if (rows == 0) return moe_.placements();  // nothing routed: no evidence to move experts on
+
+  // Payload: num_redundant, then [num_moe_layers][num_experts] window counts.
   std::vector<char> payload(sizeof(int64_t));
   const int64_t r = num_redundant;
   std::memcpy(payload.data(), &r, sizeof r);
-  const int E = model_->config.num_experts;
-  for (size_t i = 0; i < placements().size(); ++i)
-    for (int e = 0; e < E; ++e) {
-      const uint64_t n = i < counts.counts.size() ? counts.counts[i][size_t(e)] : 0;
-      const char* p = reinterpret_cast<const char*>(&n);
-      payload.insert(payload.end(), p, p + sizeof n);
-    }
-  std::lock_guard<std::mutex> lock(comm_mutex_);
-  if (stopped_) throw std::logic_error("ExpertParallelExecutor::rebalance after stop()");
+  for (const auto& layer : window) {
+    const char* p = reinterpret_cast<const char*>(layer.data());
+    payload.insert(payload.end(), p, p + layer.size() * sizeof(uint64_t));
+  }
+  double before = 0, after = 0;
+  for (size_t i = 0; i < layers; ++i) before = std::max(before, load_imbalance(moe_.placements()[i], window[i]));
   try {
     if (comm_.size() > 1) send_plan(PlanKind::kRebalance, payload);
     apply_rebalance(payload);
@@ -261,12 +319,28 @@ std::vector<ExpertPlacement> ExpertParallelExecutor::rebalance(int num_redundant
   } catch (const std::exception& e) {
     fail(std::string("rank 0 failed to rebalance: ") + e.what());
   }
-  return placements();
+  for (size_t i = 0; i < layers; ++i) after = std::max(after, load_imbalance(moe_.placements()[i], window[i]));
+  EplbStatus status;
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    status = eplb_status_ = {.schedule = eplb_status_.schedule,
+                             .rebalances = eplb_status_.rebalances + 1,
+                             .window_first_step = first,
+                             .window_last_step = last,
+                             .window_routed_rows = rows,
+                             .imbalance_before = before,
+                             .imbalance_after = after};
+  }
+  spdlog::info("EPLB rebalance {} before step {}: placement from the routing of steps {}..{} ({} routed rows), "
+               "{} replica slots per layer; worst layer's max/mean rank load {:.2f} -> {:.2f}; layer 0: {}",
+               status.rebalances, step_ + 1, first, last, rows, num_redundant, before, after,
+               moe_.placements().empty() ? std::string("-") : moe_.placements().front().describe());
+  return moe_.placements();
 }
 
 void ExpertParallelExecutor::apply_rebalance(const std::vector<char>& payload) {
   const ModelConfig& c = model_->config;
-  const size_t layers = placements().size(), E = size_t(c.num_experts);
+  const size_t layers = moe_.placements().size(), E = size_t(c.num_experts);
   if (payload.size() != sizeof(int64_t) * (1 + layers * E))
     throw std::runtime_error("rebalance plan: " + std::to_string(payload.size()) + " bytes for " +
                              std::to_string(layers) + " layers of " + std::to_string(E) + " experts");
@@ -291,6 +365,8 @@ void ExpertParallelExecutor::apply_rebalance(const std::vector<char>& payload) {
     L.moe.expert_ids = std::move(fresh.expert_ids);
   }
   moe_.set_placements(std::move(next));
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  placements_snapshot_ = moe_.placements();
 }
 
 void ExpertParallelExecutor::heartbeat_loop() {

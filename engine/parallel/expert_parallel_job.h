@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/backend/backend.h"
+#include "engine/model/memory_plan_model.h"
 #include "engine/parallel/expert_parallel_executor.h"
 
 namespace sy {
@@ -36,11 +37,18 @@ class ExpertParallelJob {
   int num_ranks() const;
 
   // Loads this rank's shard of `model_dir`: every non-expert weight, its share of the routed
-  // experts. Every rank calls it with the same arguments.
-  std::shared_ptr<Model> load_shard(const std::filesystem::path& model_dir, Backend& backend);
+  // experts. Every rank calls it with the same arguments. On a device backend it first plans
+  // the rank's memory (model->memory_plan: non-expert weights, the most expert slots a rank can
+  // hold with `redundant_experts` EPLB replicas per layer, activations, and this rank's KV
+  // share) and refuses, naming the shortfall, when it does not fit.
+  std::shared_ptr<Model> load_shard(const std::filesystem::path& model_dir, Backend& backend,
+                                    const MemoryPlanOptions& plan = {}, int redundant_experts = 0);
+  // The smallest `value` over all ranks (collective), e.g. the KV blocks every rank can hold.
+  int64_t min_over_ranks(int64_t value);
   // The executor over the loaded shard (collective; the communicators live in this job, which
-  // must outlive it). Rank 0 gives it to the engine; the others call serve_worker().
-  std::shared_ptr<ExpertParallelExecutor> make_executor(KvCacheGeometry kv);
+  // must outlive it). kv_per_rank: the KV blocks each rank allocates. Rank 0 gives it to the
+  // engine; the others call serve_worker().
+  std::shared_ptr<ExpertParallelExecutor> make_executor(KvCacheGeometry kv_per_rank);
   // "rank 0: 0 1 2 | rank 1: 3 4 5; expert weights per rank: 12.0 MiB, 12.0 MiB" for logs.
   std::string describe() const;
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "engine/io/safetensors.h"
 #include "engine/parallel/mpi_communicator.h"
 #include "engine/parallel/nccl_communicator.h"
 
@@ -33,16 +34,40 @@ ExpertParallelJob::~ExpertParallelJob() {
 int ExpertParallelJob::rank() const { return host_comm_->rank(); }
 int ExpertParallelJob::num_ranks() const { return host_comm_->size(); }
 
-std::shared_ptr<Model> ExpertParallelJob::load_shard(const std::filesystem::path& model_dir, Backend& backend) {
+std::shared_ptr<Model> ExpertParallelJob::load_shard(const std::filesystem::path& model_dir, Backend& backend,
+                                                     const MemoryPlanOptions& plan, int redundant_experts) {
   const ModelConfig config = ModelConfig::from_model_dir(model_dir);
   if (config.num_experts < num_ranks())
     throw std::invalid_argument(model_dir.string() + ": " + std::to_string(config.num_experts) +
                                 " experts cannot be spread over " + std::to_string(num_ranks()) + " ranks");
+  if (redundant_experts < 0 || int64_t(redundant_experts) > int64_t(config.num_experts) * (num_ranks() - 1))
+    throw std::invalid_argument("--eplb-redundant-experts " + std::to_string(redundant_experts) + ": " + model_dir.string() +
+                                " has " + std::to_string(config.num_experts) + " experts per layer, so at most " +
+                                std::to_string(int64_t(config.num_experts) * (num_ranks() - 1)) +
+                                " replicas fit on " + std::to_string(num_ranks()) + " ranks (one copy of an expert per rank)");
   const ExpertPlacement p = options_.placement == "round-robin" ? round_robin_placement(config.num_experts, num_ranks())
                                                                 : contiguous_placement(config.num_experts, num_ranks());
   placements_ = uniform_placements(config, p);
+  std::optional<MemoryPlan> memory_plan;
+  if (!backend.host_accessible()) {
+    // The whole-model plan less the routed experts this rank does not hold. EPLB may give a
+    // rank up to ceil((E + R) / N) slots per layer, so that many are planned from the start.
+    Checkpoint ckpt = Checkpoint::open(model_dir);
+    const TensorInfo* embed = ckpt.find("model.embed_tokens.weight");
+    MemoryPlanModel m = memory_plan_model(config, embed ? embed->dtype : config.dtype, plan);
+    const int64_t slots = (int64_t(config.num_experts) + redundant_experts + num_ranks() - 1) / num_ranks();
+    m.extra_weight_params -= m.num_moe_layers * (m.num_experts - slots) * 3 * m.hidden * m.moe_intermediate;
+    memory_plan = plan_memory(m, backend.free_memory(), plan.kv_share);
+  }
   model_ = load_expert_shard(model_dir, backend, placements_, rank());
+  model_->memory_plan = memory_plan;
   return model_;
+}
+
+int64_t ExpertParallelJob::min_over_ranks(int64_t value) {
+  int64_t negated = -value;
+  host_comm_->all_reduce_max(std::span<int64_t>(&negated, 1));
+  return -negated;
 }
 
 std::shared_ptr<ExpertParallelExecutor> ExpertParallelJob::make_executor(KvCacheGeometry kv) {

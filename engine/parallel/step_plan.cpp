@@ -73,29 +73,49 @@ ForwardBatch deserialize_batch(const std::vector<char>& bytes) {
   return b;
 }
 
-int sequence_owner(const ForwardBatch& b, int seq, int num_ranks) {
+int sequence_owner(const ForwardBatch& b, int seq, const KvPartitioning& kv) {
   if (b.max_blocks_per_seq == 0) return 0;
-  return b.block_tables[size_t(seq) * b.max_blocks_per_seq] % num_ranks;
+  return b.block_tables[size_t(seq) * b.max_blocks_per_seq] / kv.blocks_per_rank;
 }
 
-RankShare rank_share(const ForwardBatch& b, int rank, int num_ranks) {
+RankShare rank_share(const ForwardBatch& b, int rank, const KvPartitioning& kv) {
+  if (kv.blocks_per_rank <= 0 || kv.block_size <= 0)
+    throw std::invalid_argument("rank_share: blocks_per_rank and block_size must be > 0");
+  const int32_t first_block = rank * kv.blocks_per_rank;
+  const int64_t first_slot = int64_t(first_block) * kv.block_size;
+  const auto outside = [&](int s, int64_t what) {
+    throw std::invalid_argument("step plan: sequence " + std::to_string(s) + " of rank " + std::to_string(rank) +
+                                " uses block " + std::to_string(what) + " of another rank's KV partition");
+  };
   RankShare out;
   ForwardBatch& l = out.batch;
   l.max_blocks_per_seq = b.max_blocks_per_seq;
   l.query_start.push_back(0);
   std::vector<int32_t> local_row(b.token_ids.size(), -1);  // global token row -> local row
   for (int s = 0; s < b.num_seqs(); ++s) {
-    if (sequence_owner(b, s, num_ranks) != rank) continue;
+    if (sequence_owner(b, s, kv) != rank) continue;
     for (int32_t g = b.query_start[size_t(s)]; g < b.query_start[size_t(s) + 1]; ++g) {
+      const int64_t slot = b.slot_mapping[size_t(g)] - first_slot;
+      if (slot < 0 || slot >= int64_t(kv.blocks_per_rank) * kv.block_size)
+        outside(s, b.slot_mapping[size_t(g)] / kv.block_size);
       local_row[size_t(g)] = int32_t(l.token_ids.size());
       l.token_ids.push_back(b.token_ids[size_t(g)]);
       l.positions.push_back(b.positions[size_t(g)]);
-      l.slot_mapping.push_back(b.slot_mapping[size_t(g)]);
+      l.slot_mapping.push_back(slot);
     }
     l.query_start.push_back(int32_t(l.token_ids.size()));
     l.seq_lens.push_back(b.seq_lens[size_t(s)]);
+    // The blocks holding the sequence's tokens are translated; the unused tail stays 0.
+    const int32_t used = (b.seq_lens[size_t(s)] + kv.block_size - 1) / kv.block_size;
     const auto row = b.block_tables.begin() + ptrdiff_t(s) * b.max_blocks_per_seq;
-    l.block_tables.insert(l.block_tables.end(), row, row + b.max_blocks_per_seq);
+    for (int32_t i = 0; i < b.max_blocks_per_seq; ++i) {
+      int32_t local = 0;
+      if (i < used) {
+        local = row[i] - first_block;
+        if (local < 0 || local >= kv.blocks_per_rank) outside(s, row[i]);
+      }
+      l.block_tables.push_back(local);
+    }
   }
   for (size_t i = 0; i < b.logits_indices.size(); ++i) {
     const int32_t r = local_row.at(size_t(b.logits_indices[i]));

@@ -3,11 +3,12 @@
 // Position in the flow: scheduler (rank 0) -> [plan] -> every rank's runner.
 //
 // Data-parallel attention: each sequence of the batch belongs to one rank, which runs its
-// attention, keeps its KV blocks and computes its logits. The owner is a function of the
-// sequence's first KV block id, which (a) does not change while the sequence lives, so its KV
-// stays where it was written, and (b) is shared by every sequence that reuses its cached prefix
-// (prefix blocks are hash-chained from the first block), so shared blocks are read where they
-// were written.
+// attention, keeps its KV blocks and computes its logits. Rank 0's block manager numbers the
+// blocks of all ranks together: N contiguous partitions of blocks_per_rank blocks, partition r
+// held by rank r (block_manager.h places every block of a sequence, its growth and its
+// prefix-cache hits in one partition). The owner of a sequence is the partition of its first
+// block, and each rank allocates only blocks_per_rank blocks: its share of a batch has its
+// block ids and KV slots translated from global to local.
 #pragma once
 
 #include <cstdint>
@@ -31,15 +32,22 @@ std::vector<char> serialize_batch(const ForwardBatch& b);
 // Throws std::runtime_error when the bytes are not a serialized batch.
 ForwardBatch deserialize_batch(const std::vector<char>& bytes);
 
-// Rank owning sequence `seq` of `b` among `num_ranks` (see the header comment).
-int sequence_owner(const ForwardBatch& b, int seq, int num_ranks);
+// How the global block ids split over the ranks.
+struct KvPartitioning {
+  int32_t blocks_per_rank = 0;  // partition r: blocks [r * blocks_per_rank, (r + 1) * blocks_per_rank)
+  int32_t block_size = 16;      // tokens per block
+};
+
+// Rank owning sequence `seq` of `b` (see the header comment).
+int sequence_owner(const ForwardBatch& b, int seq, const KvPartitioning& kv);
 
 // One rank's share of a batch.
 struct RankShare {
-  ForwardBatch batch;                     // its sequences, in batch order, re-indexed
+  ForwardBatch batch;                     // its sequences, in batch order, re-indexed, local block ids
   std::vector<int32_t> logits_positions;  // for each of its logits rows: index into b.logits_indices
 };
-RankShare rank_share(const ForwardBatch& b, int rank, int num_ranks);
+// Throws std::invalid_argument when one of the rank's sequences has a block in another partition.
+RankShare rank_share(const ForwardBatch& b, int rank, const KvPartitioning& kv);
 
 }  // namespace sy
 

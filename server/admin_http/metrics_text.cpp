@@ -52,7 +52,7 @@ class Writer {
 }  // namespace
 
 std::string render_metrics(const EngineMetrics& m, const RoutingStatsSnapshot& routing,
-                           const ServiceCounters& calls) {
+                           const ServiceCounters& calls, const ExpertParallelMetrics* ep) {
   Writer w;
   w.header("switchyard_requests_finished_total", "counter", "Finished generation requests by finish reason.");
   for (int r = 1; r < 6; ++r)
@@ -112,6 +112,21 @@ std::string render_metrics(const EngineMetrics& m, const RoutingStatsSnapshot& r
       w.sample(s.name, layer + ",span=\"total\"", s.get(l.total));
       w.sample(s.name, layer + ",span=\"window\"", s.get(l.window));
     }
+  }
+  if (ep) {
+    w.scalar("switchyard_expert_parallel_ranks", "gauge", "Ranks sharing the experts (--expert-parallel).",
+             static_cast<double>(ep->num_ranks));
+    w.scalar("switchyard_kv_blocks_per_rank", "gauge",
+             "KV-cache blocks each rank holds (its partition; switchyard_kv_blocks_total counts every rank's).",
+             static_cast<double>(ep->kv_blocks_per_rank));
+    w.scalar("switchyard_eplb_rebalances_total", "counter", "Live EPLB rebalances of the expert placement.",
+             static_cast<double>(ep->eplb.rebalances));
+    w.scalar("switchyard_eplb_window_routed_rows", "gauge",
+             "Routed (token, expert) rows in the window the current placement was computed from.",
+             static_cast<double>(ep->eplb.window_routed_rows));
+    w.scalar("switchyard_eplb_imbalance_after", "gauge",
+             "Worst layer's max/mean rank load over that window under the current placement (1 = balanced).",
+             ep->eplb.imbalance_after);
   }
   return w.take();
 }

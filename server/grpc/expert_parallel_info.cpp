@@ -12,12 +12,10 @@ void fill_expert_parallel_info(const ServedModel& m, uint64_t total_weight_bytes
                                switchyard::v1::ExpertParallelInfo* out) {
   const ExpertParallelExecutor& ep = *m.expert_parallel;
   const ModelConfig& c = m.model->config;
-  const std::vector<ExpertPlacement>& placements = ep.placements();
-  // Bytes of one routed expert: gate, up and down, [I, D] each, in the checkpoint's dtype.
-  DType weight_dtype = c.dtype;
-  for (const LayerWeights& L : m.model->weights.layers)
-    if (L.is_moe) weight_dtype = L.moe.gate_up.dtype;
-  const uint64_t per_expert = 3ull * uint64_t(c.moe_intermediate_size) * uint64_t(c.hidden_size) * dtype_size(weight_dtype);
+  // A snapshot: the engine thread may rebalance (and reload expert weights) meanwhile, so
+  // nothing here reads the model's expert weights.
+  const std::vector<ExpertPlacement> placements = ep.placements();
+  const uint64_t per_expert = ep.bytes_per_expert();
   const uint64_t all_experts = per_expert * uint64_t(c.num_experts) * placements.size();
   const uint64_t shared = total_weight_bytes > all_experts ? total_weight_bytes - all_experts : 0;
 
@@ -39,11 +37,22 @@ void fill_expert_parallel_info(const ServedModel& m, uint64_t total_weight_bytes
     }
   }
   out->mutable_weight_bytes_per_rank()->Add(per_rank.begin(), per_rank.end());
+  out->set_kv_blocks_per_rank(ep.local_kv_cache().num_blocks);
+  const EplbStatus eplb = ep.eplb_status();
+  switchyard::v1::EplbInfo* e = out->mutable_eplb();
+  e->set_interval_steps(eplb.schedule.interval_steps);
+  e->set_redundant_experts(eplb.schedule.num_redundant);
+  e->set_rebalances(eplb.rebalances);
+  e->set_window_first_step(eplb.window_first_step);
+  e->set_window_last_step(eplb.window_last_step);
+  e->set_window_routed_rows(eplb.window_routed_rows);
+  e->set_imbalance_before(eplb.imbalance_before);
+  e->set_imbalance_after(eplb.imbalance_after);
 }
 
 void fill_rank_loads(const ServedModel& m, switchyard::v1::RoutingStats* stats) {
   const ExpertParallelExecutor& ep = *m.expert_parallel;
-  const std::vector<ExpertPlacement>& placements = ep.placements();
+  const std::vector<ExpertPlacement> placements = ep.placements();
   // Expected rows per rank: each expert's routed rows split evenly over its replicas.
   std::vector<double> rows(size_t(ep.num_ranks()), 0.0);
   for (int i = 0; i < stats->layers_size() && size_t(i) < placements.size(); ++i) {

@@ -59,8 +59,9 @@ int main(int argc, char** argv) {
   const auto placements = sy::uniform_placements(config, sy::contiguous_placement(config.num_experts, comm->size()));
   auto shard = sy::load_expert_shard(args.model, *be, placements, rank);
   sy::test::Scenario sc(16, 16);
-  const sy::KvCacheGeometry kv{.num_blocks = sc.num_blocks(4), .block_size = sc.block_size()};
-  sy::ExpertParallelExecutor ep(shard, kv, *comm, placements);
+  // Each rank holds its partition of the 4 sequences' blocks.
+  const sy::KvCacheGeometry kv_per_rank{.num_blocks = sc.num_blocks(4) / comm->size(), .block_size = sc.block_size()};
+  sy::ExpertParallelExecutor ep(shard, kv_per_rank, *comm, placements);
   if (rank == 0) std::printf("placement %s\n", placements.front().describe().c_str());
   if (rank != 0) {
     ep.serve_worker();

@@ -62,18 +62,24 @@ struct RunResult {
   std::vector<sy::EpTrafficStats> stats;
   sy::RoutingCounts routing;
   std::vector<sy::ExpertPlacement> final_placements;
+  sy::EplbStatus eplb;
 };
 
 // Runs the standard workload through the expert-parallel executor on every rank and compares
 // rank 0's logits with a single-rank runner's. Returns rank 0's view of the run.
 // rebalance_after: when >= 0, rank 0 calls rebalance(num_ranks) after that many steps (live
-// EPLB from the counts so far) and the remaining steps run on the new placement.
-RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed, int rebalance_after = -1) {
+// EPLB from the counts so far) and the remaining steps run on the new placement. eplb: a
+// schedule forward() rebalances on by itself, as the server does.
+RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed, int rebalance_after = -1,
+                          sy::EplbSchedule eplb = {}) {
   sy::Communicator& world = sy::test::world();
   auto be = sy::make_cpu_backend();
   const fs::path dir = kModels / fixture;
   sy::test::Scenario sc;
+  // The single-rank reference holds the whole cache; each rank of the job only its partition
+  // (sequences 0..3 own blocks [5s, 5s + 5), so 2 or 4 ranks split them evenly).
   const sy::KvCacheGeometry kv{.num_blocks = sc.num_blocks(4), .block_size = sc.block_size()};
+  const sy::KvCacheGeometry kv_per_rank{.num_blocks = kv.num_blocks / world.size(), .block_size = kv.block_size};
 
   // Rank 0 runs the reference first: its routing counts feed the replica placement.
   std::shared_ptr<sy::Model> full;
@@ -106,12 +112,16 @@ RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed
 
   auto shard = sy::load_expert_shard(dir, *be, placements, world.rank());
   if (skewed) skew_router(*shard);
-  sy::ExpertParallelExecutor ep(shard, kv, world, placements);
+  sy::ExpertParallelExecutor ep(shard, kv_per_rank, world, placements);
+  // Each rank's runner allocated only its share; the engine's view is the whole cache.
+  EXPECT_EQ(ep.local_kv_cache().num_blocks, kv.num_blocks / world.size()) << "rank " << world.rank();
+  EXPECT_EQ(ep.kv_cache().num_blocks, kv.num_blocks);
   RunResult result;
   if (world.rank() != 0) {
     ep.serve_worker();
     return result;
   }
+  ep.set_eplb_schedule(eplb);
   const auto steps = sy::test::standard_workload(config.vocab_size, sc);
   for (size_t s = 0; s < steps.size(); ++s) {
     if (int(s) == rebalance_after) ep.rebalance(world.size());
@@ -123,6 +133,7 @@ RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed
           << fixture << " step " << s << ": logits differ from the single-rank run";
   }
   result.final_placements = ep.placements();
+  result.eplb = ep.eplb_status();
   ep.stop();
   ep.routing_counts(result.routing);
   EXPECT_EQ(result.routing.counts, want_routing.counts) << fixture;
@@ -185,4 +196,21 @@ TEST(ExpertParallel, LiveRebalanceFromRoutingStatsKeepsTheLogits) {
     for (int rank = 1; rank < world.size(); ++rank) EXPECT_GT(r.stats[size_t(rank)].rows_computed, 0) << rank;
   }
   run_and_compare("qwen2moe-f32", Policy::kRoundRobin, false, 2);
+}
+
+TEST(ExpertParallel, ScheduledRebalancesBetweenStepsKeepTheLogits) {
+  sy::Communicator& world = sy::test::world();
+  // The server's schedule: every 2 steps, from the routing of those 2 steps, with one replica
+  // slot per rank. Skewed routing makes the map change; the 7-step workload rebalances before
+  // steps 3, 5 and 7, and the logits still match the single rank at every step.
+  RunResult r = run_and_compare("qwen3moe-bf16", Policy::kContiguous, true, -1,
+                                {.interval_steps = 2, .num_redundant = world.size()});
+  if (world.rank() == 0) {
+    EXPECT_EQ(r.eplb.rebalances, 3u);
+    EXPECT_EQ(r.eplb.window_first_step, 5);
+    EXPECT_EQ(r.eplb.window_last_step, 6);
+    EXPECT_GT(r.eplb.window_routed_rows, 0u);
+    EXPECT_LE(r.eplb.imbalance_after, r.eplb.imbalance_before);
+    for (const auto& p : r.final_placements) EXPECT_GT(p.expert_ranks[0].size(), 1u) << p.describe();
+  }
 }

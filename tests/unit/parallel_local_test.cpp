@@ -71,24 +71,45 @@ TEST(StepPlan, SerializationRoundTrips) {
   EXPECT_THROW(sy::deserialize_batch(bytes), std::runtime_error);
 }
 
-TEST(StepPlan, SharesFollowTheFirstKvBlock) {
+TEST(StepPlan, SharesFollowTheKvPartitionOfTheFirstBlock) {
   const sy::ForwardBatch b = sample_batch();  // first blocks 0, 5, 10, 15
-  // Two ranks: sequences 0 and 2 on rank 0, 1 and 3 on rank 1.
-  sy::RankShare r0 = sy::rank_share(b, 0, 2), r1 = sy::rank_share(b, 1, 2);
-  EXPECT_EQ(r0.batch.token_ids, (std::vector<int32_t>{7, 4}));
-  EXPECT_EQ(r0.batch.positions, (std::vector<int32_t>{2, 0}));
-  EXPECT_EQ(r0.batch.query_start, (std::vector<int32_t>{0, 1, 2}));
-  EXPECT_EQ(r0.batch.seq_lens, (std::vector<int32_t>{3, 1}));
-  EXPECT_EQ(r0.logits_positions, (std::vector<int32_t>{0, 4}));
-  EXPECT_EQ(r1.batch.token_ids, (std::vector<int32_t>{1, 2, 3, 9, 9}));
-  EXPECT_EQ(r1.batch.logits_indices, (std::vector<int32_t>{0, 1, 2, 3, 4}));
-  EXPECT_EQ(r1.logits_positions, (std::vector<int32_t>{1, 2, 3, 5, 6}));
-  EXPECT_EQ(r1.batch.block_tables.size(), 2u * 5u);
-  EXPECT_EQ(r1.batch.block_tables[5], 15);
+  // Two ranks of 10 blocks: sequences 0 and 1 on rank 0, 2 and 3 on rank 1.
+  const sy::KvPartitioning kv{.blocks_per_rank = 10, .block_size = 16};
+  EXPECT_EQ(sy::sequence_owner(b, 1, kv), 0);
+  EXPECT_EQ(sy::sequence_owner(b, 2, kv), 1);
+  sy::RankShare r0 = sy::rank_share(b, 0, kv), r1 = sy::rank_share(b, 1, kv);
+  EXPECT_EQ(r0.batch.token_ids, (std::vector<int32_t>{7, 1, 2, 3}));
+  EXPECT_EQ(r0.batch.positions, (std::vector<int32_t>{2, 0, 1, 2}));
+  EXPECT_EQ(r0.batch.query_start, (std::vector<int32_t>{0, 1, 4}));
+  EXPECT_EQ(r0.batch.seq_lens, (std::vector<int32_t>{3, 3}));
+  EXPECT_EQ(r0.logits_positions, (std::vector<int32_t>{0, 1, 2, 3}));
+  // Rank 0's ids are already local; the unused tail of a block table is 0.
+  EXPECT_EQ(r0.batch.block_tables, (std::vector<int32_t>{0, 0, 0, 0, 0, 5, 0, 0, 0, 0}));
+  EXPECT_EQ(r1.batch.token_ids, (std::vector<int32_t>{4, 9, 9}));
+  EXPECT_EQ(r1.batch.logits_indices, (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(r1.logits_positions, (std::vector<int32_t>{4, 5, 6}));
+  // Rank 1 holds global blocks 10..19 as its local 0..9: block 15 is its block 5.
+  EXPECT_EQ(r1.batch.block_tables, (std::vector<int32_t>{0, 0, 0, 0, 0, 5, 0, 0, 0, 0}));
+  EXPECT_EQ(r1.batch.slot_mapping, (std::vector<int64_t>{0, 5 * 16, 5 * 16 + 1}));
   // A rank that owns none of the sequences gets an empty, valid batch.
-  sy::RankShare none = sy::rank_share(sy::test::Scenario().step({{0, {1}}}), 1, 2);
+  sy::RankShare none = sy::rank_share(sy::test::Scenario().step({{0, {1}}}), 1, kv);
   EXPECT_EQ(none.batch.num_tokens(), 0);
   EXPECT_EQ(none.batch.query_start, (std::vector<int32_t>{0}));
+}
+
+TEST(StepPlan, ASequenceSpanningTwoPartitionsIsRejected) {
+  sy::ForwardBatch b = sample_batch();
+  const sy::KvPartitioning kv{.blocks_per_rank = 10, .block_size = 16};
+  sy::ForwardBatch grown = sy::test::Scenario().step({{1, std::vector<int32_t>(20, 1)}});  // blocks 5, 6 of rank 0
+  grown.block_tables[1] = 12;  // its second block in rank 1's partition
+  grown.slot_mapping[19] = 12 * 16 + 3;
+  try {
+    sy::rank_share(grown, 0, kv);
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("block 12 of another rank's KV partition"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(sy::rank_share(b, 0, kv));
 }
 
 TEST(StepPlan, ValidationNamesTheBadField) {
