@@ -200,6 +200,16 @@ int main(int argc, char** argv) {
   std::printf("columns: step ms = rank 0's forward incl. plan broadcast and logits gather; MiB moved = token rows + "
               "expert outputs sent between ranks per step (all ranks); expected = the same for uniform routing; "
               "dispatch / combine = mean per-rank time in those all-to-alls as a share of the step\n");
+  // Live EPLB as the server runs it between steps: placement from the routing so far, every
+  // rank reloading its changed experts from the checkpoint, in lockstep.
+  const auto t0 = Clock::now();
+  ep.rebalance(R);
+  const double rebalance_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  const sy::EplbStatus eplb = ep.eplb_status();
+  std::printf("live EPLB rebalance (%d replica slots per layer, from %llu routed rows): %.2f ms; worst layer's max/mean "
+              "rank load %.2f -> %.2f; layer 0 now %s\n",
+              R, static_cast<unsigned long long>(eplb.window_routed_rows), rebalance_ms, eplb.imbalance_before,
+              eplb.imbalance_after, ep.placements().front().describe().c_str());
   ep.stop();
   return 0;
 }
