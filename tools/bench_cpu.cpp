@@ -198,6 +198,7 @@ struct AccuracyProbe {
   std::vector<int32_t> text;
   int first_scored = 0;             // positions before this are prompt-only context
   std::vector<float> ref_logits;   // [text.size(), V] of the first format measured
+  const char* ref_format = "";
 };
 
 void accuracy_check(ModelRunner& runner, AccuracyProbe& probe, std::mt19937& rng, const char* format) {
@@ -210,6 +211,7 @@ void accuracy_check(ModelRunner& runner, AccuracyProbe& probe, std::mt19937& rng
     probe.first_scored = prompt_len - 1;
     SingleSequence seq(runner);
     probe.ref_logits = seq.append(probe.text, /*all_positions=*/true);
+    probe.ref_format = format;
     return;
   }
   SingleSequence seq(runner);
@@ -230,8 +232,8 @@ void accuracy_check(ModelRunner& runner, AccuracyProbe& probe, std::mt19937& rng
     agree += argmax(a, V) == argmax(b, V);
     ++positions;
   }
-  std::printf("accuracy %s vs as-loaded: max |dlogit| %.4f, rms dlogit / rms logit %.4f, top-1 agreement %d/%d (%.1f%%)\n",
-              format, max_err, std::sqrt(sq_err / sq_ref), agree, positions, 100.0 * agree / positions);
+  std::printf("accuracy %s vs %s: max |dlogit| %.4f, rms dlogit / rms logit %.4f, top-1 agreement %d/%d (%.1f%%)\n",
+              format, probe.ref_format, max_err, std::sqrt(sq_err / sq_ref), agree, positions, 100.0 * agree / positions);
 }
 
 // Decode batch 1 of every format in interleaved bursts of kBurstSteps steps (all models loaded

@@ -12,9 +12,19 @@
 namespace sy::cpu {
 namespace {
 
+// Round half to even for |v| < 2^22: adding and subtracting 1.5·2^23 leaves v rounded to an
+// integer in the current rounding mode (default: to nearest, ties to even) — what std::nearbyint
+// and the SIMD quantiser's cvtps2dq do, without a libm call per element (loading a model
+// quantises billions of them).
+float round_half_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 · 2^23
+  return (v + kMagic) - kMagic;
+}
+
 int8_t quantize_one(float v, float inv_scale) {
-  float q = std::nearbyint(v * inv_scale);  // round half to even, as the SIMD paths would
-  return static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+  // |v · inv_scale| ≤ 127 (+ rounding) whenever inv_scale came from the values' own maximum.
+  const float q = round_half_even(std::clamp(v * inv_scale, -127.0f, 127.0f));
+  return static_cast<int8_t>(q);
 }
 
 void check_float_dtype(DType t, const char* what) {
@@ -65,24 +75,35 @@ PackedWeights quantize_weights_int8(const WeightSource& src) {
   p.scales = std::make_unique<float[]>(size_t(rows));
   const int64_t groups = p.k_pad / kInt8Group;
 
-#pragma omp parallel for schedule(static)
-  for (int64_t g = 0; g < rows; ++g) {
-    const int e = int(g / p.n_pad);
-    const int64_t r = g % p.n_pad;
-    uint8_t* out = const_cast<uint8_t*>(p.channel(e, r));
-    if (r >= src.n) {  // padding channel: q = 0, scale 0
-      for (int64_t c = 0; c < groups; ++c) std::memset(out + c * kInt8GroupStride, 128, size_t(kInt8Group));
-      p.scales[size_t(g)] = 0.0f;
-      continue;
+#pragma omp parallel
+  {
+    std::vector<float> row(size_t(src.k));  // one weight row in fp32
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < rows; ++g) {
+      const int e = int(g / p.n_pad);
+      const int64_t r = g % p.n_pad;
+      uint8_t* out = const_cast<uint8_t*>(p.channel(e, r));
+      if (r >= src.n) {  // padding channel: q = 0, scale 0
+        for (int64_t c = 0; c < groups; ++c) std::memset(out + c * kInt8GroupStride, 128, size_t(kInt8Group));
+        p.scales[size_t(g)] = 0.0f;
+        continue;
+      }
+      const void* w = src.row(e, r);
+      float amax = 0.0f;
+      for (int64_t i = 0; i < src.k; ++i) {
+        row[size_t(i)] = load_f(w, src.dtype, i);
+        amax = std::max(amax, std::fabs(row[size_t(i)]));
+      }
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (int64_t c = 0; c < groups; ++c) {  // q = 0 in the k padding
+        uint8_t* chunk = out + c * kInt8GroupStride;
+        for (int64_t j = 0; j < kInt8Group; ++j) {
+          const int64_t i = c * kInt8Group + j;
+          chunk[j] = i < src.k ? uint8_t(quantize_one(row[size_t(i)], inv) + 128) : uint8_t(128);
+        }
+      }
+      p.scales[size_t(g)] = amax / 127.0f;
     }
-    const void* w = src.row(e, r);
-    float amax = 0.0f;
-    for (int64_t i = 0; i < src.k; ++i) amax = std::max(amax, std::fabs(load_f(w, src.dtype, i)));
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    for (int64_t i = 0; i < p.k_pad; ++i)  // q = 0 in the k padding
-      out[i / kInt8Group * kInt8GroupStride + i % kInt8Group] =
-          i < src.k ? uint8_t(quantize_one(load_f(w, src.dtype, i), inv) + 128) : uint8_t(128);
-    p.scales[size_t(g)] = amax / 127.0f;
   }
   return p;
 }
