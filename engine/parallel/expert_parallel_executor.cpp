@@ -52,6 +52,14 @@ std::vector<ExpertPlacement> uniform_placements(const ModelConfig& config, const
   return std::vector<ExpertPlacement>(size_t(n), p);
 }
 
+MemoryPlanModel shard_memory_plan_model(const ModelConfig& config, DType weight_dtype, const MemoryPlanOptions& options,
+                                        int num_ranks, int redundant_experts) {
+  MemoryPlanModel m = memory_plan_model(config, weight_dtype, options);
+  const int64_t slots = std::min<int64_t>(m.num_experts, (int64_t(m.num_experts) + redundant_experts + num_ranks - 1) / num_ranks);
+  m.extra_weight_params -= m.num_moe_layers * (m.num_experts - slots) * 3 * m.hidden * m.moe_intermediate;
+  return m;
+}
+
 std::vector<int64_t> expert_bytes_per_rank(const ModelConfig& c, const std::vector<ExpertPlacement>& placements) {
   // gate_up [2I, D] + down [D, I] per expert, in the checkpoint's dtype.
   const int64_t per_expert = 3 * int64_t(c.moe_intermediate_size) * c.hidden_size * int64_t(dtype_size(c.dtype));

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "engine/model/executor.h"
+#include "engine/model/memory_plan_model.h"
 #include "engine/model/model.h"
 #include "engine/model/model_runner.h"
 #include "engine/parallel/communicator.h"
@@ -47,6 +48,12 @@ std::shared_ptr<Model> load_expert_shard(const std::filesystem::path& dir, Backe
 
 // The same placement for every MoE layer of a model.
 std::vector<ExpertPlacement> uniform_placements(const ModelConfig& config, const ExpertPlacement& p);
+
+// The device memory plan's model for one rank of an expert-parallel job: the whole model less
+// the routed experts the rank does not hold. EPLB may give a rank up to
+// ceil((num_experts + redundant_experts) / num_ranks) slots per layer, so that many are planned.
+MemoryPlanModel shard_memory_plan_model(const ModelConfig& config, DType weight_dtype, const MemoryPlanOptions& options,
+                                        int num_ranks, int redundant_experts);
 
 // Bytes of routed-expert weights each rank holds, summed over MoE layers.
 std::vector<int64_t> expert_bytes_per_rank(const ModelConfig& config, const std::vector<ExpertPlacement>& placements);

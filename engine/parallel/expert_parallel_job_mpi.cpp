@@ -50,13 +50,10 @@ std::shared_ptr<Model> ExpertParallelJob::load_shard(const std::filesystem::path
   placements_ = uniform_placements(config, p);
   std::optional<MemoryPlan> memory_plan;
   if (!backend.host_accessible()) {
-    // The whole-model plan less the routed experts this rank does not hold. EPLB may give a
-    // rank up to ceil((E + R) / N) slots per layer, so that many are planned from the start.
     Checkpoint ckpt = Checkpoint::open(model_dir);
     const TensorInfo* embed = ckpt.find("model.embed_tokens.weight");
-    MemoryPlanModel m = memory_plan_model(config, embed ? embed->dtype : config.dtype, plan);
-    const int64_t slots = (int64_t(config.num_experts) + redundant_experts + num_ranks() - 1) / num_ranks();
-    m.extra_weight_params -= m.num_moe_layers * (m.num_experts - slots) * 3 * m.hidden * m.moe_intermediate;
+    const MemoryPlanModel m =
+        shard_memory_plan_model(config, embed ? embed->dtype : config.dtype, plan, num_ranks(), redundant_experts);
     memory_plan = plan_memory(m, backend.free_memory(), plan.kv_share);
   }
   model_ = load_expert_shard(model_dir, backend, placements_, rank());

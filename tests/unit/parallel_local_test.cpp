@@ -202,3 +202,29 @@ TEST(ExpertShard, LoadsOnlyTheRanksExperts) {
   EXPECT_EQ(bytes, (std::vector<int64_t>{2 * 2 * 3 * 16 * 32 * 4, 2 * 2 * 3 * 16 * 32 * 4, 2 * 1 * 3 * 16 * 32 * 4,
                                          2 * 1 * 3 * 16 * 32 * 4}));
 }
+
+// A rank's device memory plan counts only the expert slots it can hold, so the KV cache gets
+// the memory the other ranks' experts would have taken.
+TEST(ShardMemoryPlan, CountsOnlyTheRanksExpertSlots) {
+  const sy::ModelConfig c = sy::ModelConfig::from_model_dir(kModels / "qwen3moe-bf16");
+  const sy::MemoryPlanOptions options{.kv_share = 0.9, .max_tokens_per_step = 256, .max_seqs_per_step = 16, .block_size = 16};
+  const sy::MemoryPlanModel whole = sy::memory_plan_model(c, sy::DType::kBF16, options);
+  const int64_t per_expert = 3 * int64_t(c.hidden_size) * c.moe_intermediate_size;
+  const int64_t E = c.num_experts, L = whole.num_moe_layers;
+  ASSERT_GT(L, 0);
+  const auto params = [&](int ranks, int redundant) {
+    return sy::count_weight_params(sy::shard_memory_plan_model(c, sy::DType::kBF16, options, ranks, redundant));
+  };
+  const int64_t all = sy::count_weight_params(whole);
+  EXPECT_EQ(all - params(2, 0), L * (E - (E + 1) / 2) * per_expert);
+  // Two replica slots per layer: ceil((E + 2) / 2) slots a rank must be able to hold.
+  EXPECT_EQ(all - params(2, 2), L * (E - (E + 3) / 2) * per_expert);
+  EXPECT_EQ(params(1, 0), all);
+  EXPECT_EQ(params(2, int(E)), all);  // every expert on every rank
+  // Same device: a shard leaves more memory for KV blocks.
+  const size_t free_bytes = size_t(sy::count_weight_params(whole)) * 2 + (size_t(1) << 30);
+  const sy::MemoryPlan one = sy::plan_memory(whole, free_bytes, 0.9);
+  const sy::MemoryPlan shard = sy::plan_memory(sy::shard_memory_plan_model(c, sy::DType::kBF16, options, 4, 0), free_bytes, 0.9);
+  EXPECT_LT(shard.weight_bytes, one.weight_bytes);
+  EXPECT_GT(shard.kv_blocks, one.kv_blocks);
+}
