@@ -181,6 +181,41 @@ struct Int8Kernel {
   }
 };
 
+// A one-row item (decode): 8 output channels per pass, i.e. two 4-channel tiles read as two
+// sequential streams at once, where run_item reads one; the last < 8 channels go through
+// run_item. Same integers and the same per-channel epilogue as Int8Kernel::tile<1>.
+void run_int8_one_row(const MatmulProblem& p, const simd::QuantizedRows& xq, const Int8Kernel& kern,
+                      const WorkItem& it) {
+  const int expert = p.segments[size_t(it.segment)].expert;
+  const int64_t row = it.r0, chunks = xq.k_pad / kInt8Group;
+  const int8_t* x = xq.q.data() + row * xq.k_pad;
+  const __m512i correction = _mm512_loadu_si512(xq.neg_sums.data() + row * kInt8Lanes);
+  const __m512 scale = _mm512_loadu_ps(xq.scales.data() + row * kInt8Lanes);
+  int64_t c = it.c0;
+  for (; c + 2 * kInt8TileRows <= it.c1; c += 2 * kInt8TileRows) {
+    const uint8_t* tiles[2] = {p.packed->channel(expert, c), p.packed->channel(expert, c + kInt8TileRows)};
+    __m512i acc[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) acc[j] = correction;
+    for (int64_t g = 0; g < chunks; ++g) {
+      const __m512i xv = _mm512_loadu_si512(x + g * kInt8Group);
+#pragma GCC unroll 2
+      for (int t = 0; t < 2; ++t) {
+        const uint8_t* base = tiles[t] + g * kInt8GroupStride;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          _mm_prefetch(reinterpret_cast<const char*>(base + j * kInt8Group + kPrefetchBytes), _MM_HINT_T0);
+          acc[4 * t + j] = _mm512_dpbusd_epi32(acc[4 * t + j], _mm512_load_si512(base + j * kInt8Group), xv);
+        }
+      }
+    }
+    for (int j = 0; j < 8; ++j)
+      simd::store_output(p, expert, row, c + j,
+                         kern.finish(_mm512_reduce_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[j]), scale)), expert, c + j));
+  }
+  if (c < it.c1) simd::run_item<4>(p, WorkItem{it.segment, it.r0, it.r1, c, it.c1}, kern);
+}
+
 constexpr bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
 
 bool run(const MatmulProblem& p) {
@@ -193,8 +228,10 @@ bool run(const MatmulProblem& p) {
     static thread_local simd::QuantizedRows caller_rows;
     simd::QuantizedRows& xq = caller_rows;
     Int8Kernel kern{p, xq};
-    simd::run_int8_matmul(p, xq, avx512::quantize_activation_row,
-                          [&](const WorkItem& it) { simd::run_item<4>(p, it, kern); });
+    simd::run_int8_matmul(p, xq, avx512::quantize_activation_row, [&](const WorkItem& it) {
+      if (it.r1 - it.r0 == 1) run_int8_one_row(p, xq, kern, it);
+      else simd::run_item<4>(p, it, kern);
+    });
     return true;
   }
   // bf16 · bf16 only: every other float mix runs on the AVX2 kernels, bit-identical to the reference.
