@@ -79,7 +79,7 @@ const std::vector<Flag>& flags() {
       int_flag("port", &ServerOptions::port, 0, "gRPC port (default 50051; 0 picks a free port, printed at start)"),
       int_flag("admin-port", &ServerOptions::admin_port, 0, "HTTP port for /metrics, /health, /ready (default 9090; 0: off)"),
       int_flag("block-size", &ServerOptions::block_size, 1, "KV-cache block size in tokens (default 16)"),
-      int_flag("num-kv-blocks", &ServerOptions::num_kv_blocks, 0, "KV-cache blocks; 0: on a GPU, what the memory plan leaves (--kv-cache-share); on CPU, enough for max-num-seqs full-length sequences (default 0)"),
+      int_flag("num-kv-blocks", &ServerOptions::num_kv_blocks, 0, "KV-cache blocks (per rank with --expert-parallel: each rank holds its sequences' KV); 0: on a GPU, what the memory plan leaves (--kv-cache-share); on CPU, enough for max-num-seqs full-length sequences (default 0)"),
       fraction_flag("kv-cache-share", &ServerOptions::kv_cache_share, "GPU: share of the memory left after weights, activations and workspace that the KV cache takes (default 0.9)"),
       int_flag("max-num-seqs", &ServerOptions::max_num_seqs, 1, "sequences holding KV at once (default 64)"),
       int_flag("max-num-batched-tokens", &ServerOptions::max_num_batched_tokens, 1, "tokens per engine step, prefill chunks + decodes (default 2048)"),
