@@ -36,6 +36,25 @@ namespace {
 
 inline bool is_float_dtype(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
 
+// 8 elements widened to fp32 (AVX2 + F16C: available to both builds; the AVX2 Vec is this).
+template <DType T>
+inline __m256 load8(const void* p, int64_t i) {
+  if constexpr (T == DType::kF32) return _mm256_loadu_ps(static_cast<const float*>(p) + i);
+  else {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
+    if constexpr (T == DType::kBF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    else return _mm256_cvtph_ps(h);
+  }
+}
+
+// Elements [i, i + n), n < 8, widened to fp32 with zeros after; reads nothing past them.
+template <DType T>
+inline __m256 load8_partial(const void* p, int64_t i, int64_t n) {
+  alignas(32) unsigned char buf[32] = {};
+  std::memcpy(buf, static_cast<const unsigned char*>(p) + i * int64_t(dtype_size(T)), size_t(n) * dtype_size(T));
+  return load8<T>(buf, 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Vec: kLanes fp32 lanes.
 #if defined(__AVX512F__)
@@ -157,21 +176,10 @@ inline __m128i narrow16(__m256i bits) {
 }
 
 template <DType T>
-inline Vec load(const void* p, int64_t i) {
-  if constexpr (T == DType::kF32) return _mm256_loadu_ps(static_cast<const float*>(p) + i);
-  else {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
-    if constexpr (T == DType::kBF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    else return _mm256_cvtph_ps(h);
-  }
-}
+inline Vec load(const void* p, int64_t i) { return load8<T>(p, i); }
 
 template <DType T>
-inline Vec load_partial(const void* p, int64_t i, int n) {
-  alignas(32) unsigned char buf[32] = {};
-  std::memcpy(buf, static_cast<const unsigned char*>(p) + i * int64_t(dtype_size(T)), size_t(n) * dtype_size(T));
-  return load<T>(buf, 0);
-}
+inline Vec load_partial(const void* p, int64_t i, int n) { return load8_partial<T>(p, i, n); }
 
 template <DType T>
 inline void store(void* p, int64_t i, Vec v) {
@@ -328,23 +336,6 @@ inline Vec vsigmoid(Vec x) {
 // ---------------------------------------------------------------------------------------------
 // Dot products in the reference's summation order, on 256-bit vectors (8 fp32 lanes).
 
-template <DType T>
-inline __m256 load8(const void* p, int64_t i) {
-  if constexpr (T == DType::kF32) return _mm256_loadu_ps(static_cast<const float*>(p) + i);
-  else {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
-    if constexpr (T == DType::kBF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    else return _mm256_cvtph_ps(h);
-  }
-}
-
-// Elements [i, i + n), n < 8, widened to fp32 with zeros after; reads nothing past them.
-template <DType T>
-inline __m256 load8_partial(const void* p, int64_t i, int64_t n) {
-  alignas(32) unsigned char buf[32] = {};
-  std::memcpy(buf, static_cast<const unsigned char*>(p) + i * int64_t(dtype_size(T)), size_t(n) * dtype_size(T));
-  return load8<T>(buf, 0);
-}
 
 // The reference's lane reduction ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)).
 inline float hsum8_ref_order(__m256 v) {

@@ -39,6 +39,7 @@
 #include "engine/model/single_sequence.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/pack.h"
+#include "tests/unit/forwarding_backend.h"
 
 namespace sy {
 namespace {
@@ -114,40 +115,12 @@ TEST(Int8Weights, MemoryPlanCountsTheBytesTheLoaderHolds) {
 }
 
 // A backend whose memory the host cannot read (what the CUDA backend reports).
-class DeviceLike final : public Backend {
+class DeviceLike final : public test::ForwardingBackend {
  public:
   std::string name() const override { return "cuda:0"; }
   bool host_accessible() const override { return false; }
-  void* allocate(size_t b) override { return in_->allocate(b); }
-  void deallocate(void* p) override { in_->deallocate(p); }
-  void copy_from_host(void* d, const void* s, size_t n) override { in_->copy_from_host(d, s, n); }
-  void copy_to_host(void* d, const void* s, size_t n) override { in_->copy_to_host(d, s, n); }
-  void copy(void* d, const void* s, size_t n) override { in_->copy(d, s, n); }
-  void fill_zero(void* p, size_t n) override { in_->fill_zero(p, n); }
-  void synchronize() override {}
   size_t free_memory() const override { return size_t(1) << 30; }
   size_t total_memory() const override { return size_t(1) << 30; }
-#define SY_FORWARD(op, Args) \
-  void op(const Args& a) override { in_->op(a); }
-  SY_FORWARD(linear, LinearArgs)
-  SY_FORWARD(rms_norm, RmsNormArgs)
-  SY_FORWARD(rope, RopeArgs)
-  SY_FORWARD(kv_cache_write, KvCacheWriteArgs)
-  SY_FORWARD(paged_attention, PagedAttentionArgs)
-  SY_FORWARD(embedding, EmbeddingArgs)
-  SY_FORWARD(add, AddArgs)
-  SY_FORWARD(gated_add, GatedAddArgs)
-  SY_FORWARD(convert, ConvertArgs)
-  SY_FORWARD(glu, GluArgs)
-  SY_FORWARD(route, RouterArgs)
-  SY_FORWARD(moe_align, MoeAlignArgs)
-  SY_FORWARD(moe_permute, PermuteArgs)
-  SY_FORWARD(moe_combine, CombineArgs)
-  SY_FORWARD(grouped_gemm, GroupedGemmArgs)
-#undef SY_FORWARD
-
- private:
-  std::unique_ptr<Backend> in_ = make_cpu_backend();
 };
 
 TEST(Int8Weights, DeviceBackendsRefuseNamingTheFlag) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/dtype.h"
 
 namespace sy::test {
@@ -88,5 +89,22 @@ inline void expect_close(const std::vector<float>& actual, const std::vector<dou
 inline double exact_fraction(DType t) { return t == DType::kF32 ? 0.0 : 0.97; }
 
 inline const char* name_of(DType t) { return dtype_name(t).data(); }
+
+// Runs the test body once per ISA path the CPU supports (parameter: the path), restoring the
+// previous choice afterwards; a path this CPU lacks is skipped with a message.
+class IsaPathTest : public ::testing::TestWithParam<cpu::Isa> {
+ protected:
+  void SetUp() override {
+    previous_ = cpu::set_active_isa(GetParam());
+    if (cpu::active_isa() != GetParam()) {
+      cpu::set_active_isa(previous_);
+      GTEST_SKIP() << "this CPU has no " << cpu::isa_name(GetParam()) << " path";
+    }
+  }
+  void TearDown() override { cpu::set_active_isa(previous_); }
+
+ private:
+  cpu::Isa previous_ = cpu::Isa::kScalar;
+};
 
 }  // namespace sy::test

@@ -39,21 +39,7 @@ using test::Tensor;
 constexpr DType kF32 = DType::kF32, kBF16 = DType::kBF16, kF16 = DType::kF16;
 const DType kFloatTypes[] = {kF32, kBF16, kF16};
 
-// Runs the test body once per ISA path the CPU supports, restoring the previous choice.
-class SmallOpPaths : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    previous_ = cpu::set_active_isa(GetParam());
-    if (cpu::active_isa() != GetParam()) {
-      cpu::set_active_isa(previous_);
-      GTEST_SKIP() << "this CPU has no " << cpu::isa_name(GetParam()) << " path";
-    }
-  }
-  void TearDown() override { cpu::set_active_isa(previous_); }
-
- private:
-  Isa previous_ = Isa::kScalar;
-};
+class SmallOpPaths : public test::IsaPathTest {};
 
 INSTANTIATE_TEST_SUITE_P(Isa, SmallOpPaths, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const auto& info) { return std::string(cpu::isa_name(info.param)); });

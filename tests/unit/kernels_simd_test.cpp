@@ -35,24 +35,12 @@ namespace {
 using cpu::Isa;
 using test::Tensor;
 
-// Runs the test body once per ISA path the CPU supports, restoring the previous choice.
-class SimdPaths : public ::testing::TestWithParam<Isa> {
+class SimdPaths : public test::IsaPathTest {
  protected:
-  void SetUp() override {
-    previous_ = cpu::set_active_isa(GetParam());
-    if (cpu::active_isa() != GetParam()) {
-      cpu::set_active_isa(previous_);
-      GTEST_SKIP() << "this CPU has no " << cpu::isa_name(GetParam()) << " path";
-    }
-  }
-  void TearDown() override { cpu::set_active_isa(previous_); }
   // True when this path reorders the bf16·bf16 dot product (vdpbf16ps).
   bool reorders(DType x, DType w) const {
     return GetParam() == Isa::kAvx512 && x == DType::kBF16 && w == DType::kBF16;
   }
-
- private:
-  Isa previous_ = Isa::kScalar;
 };
 
 INSTANTIATE_TEST_SUITE_P(Isa, SimdPaths, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),

@@ -9,6 +9,7 @@
 #include "engine/model/model.h"
 #include "engine/model/weights.h"
 #include "engine/backend/backend.h"
+#include "tests/unit/forwarding_backend.h"
 
 namespace {
 
@@ -38,41 +39,15 @@ namespace {
 
 // A CPU backend that calls itself a device with a chosen amount of free memory, so load_model
 // takes its device path (plan before loading).
-class SmallDevice final : public sy::Backend {
+class SmallDevice final : public sy::test::ForwardingBackend {
  public:
-  explicit SmallDevice(size_t free) : in_(sy::make_cpu_backend()), free_(free) {}
+  explicit SmallDevice(size_t free) : free_(free) {}
   std::string name() const override { return "small-device"; }
   bool host_accessible() const override { return false; }
-  void* allocate(size_t b) override { return in_->allocate(b); }
-  void deallocate(void* p) override { in_->deallocate(p); }
-  void copy_from_host(void* d, const void* s, size_t n) override { in_->copy_from_host(d, s, n); }
-  void copy_to_host(void* d, const void* s, size_t n) override { in_->copy_to_host(d, s, n); }
-  void copy(void* d, const void* s, size_t n) override { in_->copy(d, s, n); }
-  void fill_zero(void* p, size_t n) override { in_->fill_zero(p, n); }
-  void synchronize() override {}
   size_t free_memory() const override { return free_; }
   size_t total_memory() const override { return free_; }
-#define SY_FORWARD(op, Args) \
-  void op(const sy::Args& a) override { in_->op(a); }
-  SY_FORWARD(linear, LinearArgs)
-  SY_FORWARD(rms_norm, RmsNormArgs)
-  SY_FORWARD(rope, RopeArgs)
-  SY_FORWARD(kv_cache_write, KvCacheWriteArgs)
-  SY_FORWARD(paged_attention, PagedAttentionArgs)
-  SY_FORWARD(embedding, EmbeddingArgs)
-  SY_FORWARD(add, AddArgs)
-  SY_FORWARD(gated_add, GatedAddArgs)
-  SY_FORWARD(convert, ConvertArgs)
-  SY_FORWARD(glu, GluArgs)
-  SY_FORWARD(route, RouterArgs)
-  SY_FORWARD(moe_align, MoeAlignArgs)
-  SY_FORWARD(moe_permute, PermuteArgs)
-  SY_FORWARD(moe_combine, CombineArgs)
-  SY_FORWARD(grouped_gemm, GroupedGemmArgs)
-#undef SY_FORWARD
 
  private:
-  std::unique_ptr<sy::Backend> in_;
   size_t free_;
 };
 

@@ -25,6 +25,7 @@
 #include "engine/serving/engine.h"
 #include "engine/serving/sampler.h"
 #include "fake_executor.h"
+#include "forwarding_backend.h"
 
 namespace sy {
 namespace {
@@ -451,38 +452,9 @@ TEST(SamplerGlue, DefaultForwardAndSampleIsForwardThenHostSampling) {
 // The CPU backend plus sampling "on the device" (its own memory) with the CPU sampler: lets the
 // device-sampling code path (packed inputs, one results buffer, ModelRunner::forward_and_sample)
 // run without a GPU. Counts the sampling calls it gets.
-class SamplingCpuBackend final : public Backend {
+class SamplingCpuBackend final : public test::ForwardingBackend {
  public:
-  SamplingCpuBackend() : in_(make_cpu_backend()) {}
   std::string name() const override { return "sampling-cpu"; }
-  bool host_accessible() const override { return true; }
-  void* allocate(size_t bytes) override { return in_->allocate(bytes); }
-  void deallocate(void* p) override { in_->deallocate(p); }
-  void copy_from_host(void* d, const void* s, size_t n) override { in_->copy_from_host(d, s, n); }
-  void copy_to_host(void* d, const void* s, size_t n) override { in_->copy_to_host(d, s, n); }
-  void copy(void* d, const void* s, size_t n) override { in_->copy(d, s, n); }
-  void fill_zero(void* p, size_t n) override { in_->fill_zero(p, n); }
-  void synchronize() override { in_->synchronize(); }
-  size_t free_memory() const override { return in_->free_memory(); }
-  size_t total_memory() const override { return in_->total_memory(); }
-#define SY_FORWARD(op, Args) \
-  void op(const Args& a) override { in_->op(a); }
-  SY_FORWARD(linear, LinearArgs)
-  SY_FORWARD(rms_norm, RmsNormArgs)
-  SY_FORWARD(rope, RopeArgs)
-  SY_FORWARD(kv_cache_write, KvCacheWriteArgs)
-  SY_FORWARD(paged_attention, PagedAttentionArgs)
-  SY_FORWARD(embedding, EmbeddingArgs)
-  SY_FORWARD(add, AddArgs)
-  SY_FORWARD(gated_add, GatedAddArgs)
-  SY_FORWARD(convert, ConvertArgs)
-  SY_FORWARD(glu, GluArgs)
-  SY_FORWARD(route, RouterArgs)
-  SY_FORWARD(moe_align, MoeAlignArgs)
-  SY_FORWARD(moe_permute, PermuteArgs)
-  SY_FORWARD(moe_combine, CombineArgs)
-  SY_FORWARD(grouped_gemm, GroupedGemmArgs)
-#undef SY_FORWARD
 
   bool supports_sampling() const override { return true; }
   void mask_logits(const LogitMaskArgs& a) override {
@@ -498,9 +470,6 @@ class SamplingCpuBackend final : public Backend {
     cpu::sample(a);
   }
   int num_masks = 0, num_samples = 0, all_greedy_hints = 0;
-
- private:
-  std::unique_ptr<Backend> in_;
 };
 
 SamplingBatch varied_batch(int32_t rows, int32_t vocab, bool greedy_only) {
