@@ -17,6 +17,66 @@
 namespace sy::test {
 namespace {
 
+// One sampling problem in host memory, and what a sampler made of it.
+struct SamplingProblem {
+  int32_t rows = 0, vocab = 0, top_n = 0;
+  std::vector<float> logits;               // [rows, vocab]
+  std::vector<SamplingRowParams> params;   // [rows]
+  std::vector<int32_t> pen_offsets, pen_ids, pen_counts;
+  bool all_greedy = false;
+};
+struct SampleResult {
+  std::vector<int32_t> ids, top_ids;
+  std::vector<float> lp, top_lp;
+};
+
+SampleArgs shape_args(const SamplingProblem& pr) {
+  SampleArgs a;
+  a.num_rows = pr.rows;
+  a.vocab_size = pr.vocab;
+  a.num_top_logprobs = pr.top_n;
+  a.all_greedy = pr.all_greedy;
+  return a;
+}
+
+SampleResult sample_with_cpu(const SamplingProblem& pr) {
+  const size_t rows = size_t(pr.rows), tops = rows * size_t(pr.top_n);
+  SampleResult out{std::vector<int32_t>(rows), std::vector<int32_t>(tops), std::vector<float>(rows),
+                   std::vector<float>(tops)};
+  SampleArgs a = shape_args(pr);
+  a.logits = pr.logits.data();
+  a.params = pr.params.data();
+  a.penalty_offsets = pr.pen_offsets.data();
+  a.penalty_token_ids = pr.pen_ids.data();
+  a.penalty_output_counts = pr.pen_counts.data();
+  a.sampled_ids = out.ids.data();
+  a.sampled_logprobs = out.lp.data();
+  a.top_ids = out.top_ids.data();
+  a.top_logprobs = out.top_lp.data();
+  cpu::sample(a);
+  return out;
+}
+
+SampleResult sample_with_cuda(const SamplingProblem& pr, const char* what) {
+  const size_t rows = size_t(pr.rows), tops = rows * size_t(pr.top_n);
+  DeviceMem d_logits(pr.logits), d_params(pr.params), d_off(pr.pen_offsets), d_pid(pr.pen_ids),
+      d_pcount(pr.pen_counts), d_ids(rows * 4), d_lp(rows * 4), d_top_ids(tops * 4), d_top_lp(tops * 4);
+  SampleArgs a = shape_args(pr);
+  a.logits = d_logits.as<float>();
+  a.params = d_params.as<SamplingRowParams>();
+  a.penalty_offsets = d_off.as<int32_t>();
+  a.penalty_token_ids = d_pid.as<int32_t>();
+  a.penalty_output_counts = d_pcount.as<int32_t>();
+  a.sampled_ids = d_ids.as<int32_t>();
+  a.sampled_logprobs = d_lp.as<float>();
+  a.top_ids = d_top_ids.as<int32_t>();
+  a.top_logprobs = d_top_lp.as<float>();
+  cuda::sample(a, nullptr);
+  sync_ok(what);
+  return {d_ids.download<int32_t>(), d_top_ids.download<int32_t>(), d_lp.download<float>(),
+          d_top_lp.download<float>()};
+}
+
 class GpuSampling : public ::testing::Test {
  protected:
   void SetUp() override { SY_REQUIRE_CUDA_DEVICE(); }
@@ -25,15 +85,20 @@ class GpuSampling : public ::testing::Test {
 
 TEST_F(GpuSampling, MatchesCpuSamplerRowByRow) {
   for (int32_t vocab : {7, 1000, 50257}) {
-    const int32_t rows = 48;
-    std::vector<float> logits(size_t(rows) * vocab);
+    SamplingProblem pr;
+    pr.rows = 48;
+    pr.vocab = vocab;
+    pr.top_n = 5;
+    const int32_t rows = pr.rows;
+    std::vector<float>& logits = pr.logits;
+    logits.resize(size_t(rows) * vocab);
     std::normal_distribution<float> normal(0.0f, 3.0f);
     for (auto& l : logits) l = normal(rng);
     for (int32_t i = 0; i < vocab; i += 5) logits[i] = logits[0];  // exact ties in row 0
-    std::vector<SamplingRowParams> params(rows);
-    std::vector<int32_t> pen_offsets(rows + 1, 0), pen_ids, pen_counts;
+    pr.params.resize(size_t(rows));
+    pr.pen_offsets.assign(size_t(rows) + 1, 0);
     for (int32_t r = 0; r < rows; ++r) {
-      SamplingRowParams& p = params[size_t(r)];
+      SamplingRowParams& p = pr.params[size_t(r)];
       p.seed = 1000 + r;
       p.rng_counter = uint64_t(r) * 7;
       switch (r % 8) {
@@ -51,50 +116,20 @@ TEST_F(GpuSampling, MatchesCpuSamplerRowByRow) {
       std::iota(seen.begin(), seen.end(), 0);
       std::shuffle(seen.begin(), seen.end(), rng);
       for (int32_t j = 0; j < std::min(vocab, 20); ++j) {
-        pen_ids.push_back(seen[size_t(j)]);
-        pen_counts.push_back(j % 3);
+        pr.pen_ids.push_back(seen[size_t(j)]);
+        pr.pen_counts.push_back(j % 3);
       }
-      pen_offsets[size_t(r) + 1] = int32_t(pen_ids.size());
+      pr.pen_offsets[size_t(r) + 1] = int32_t(pr.pen_ids.size());
     }
-    const int32_t top_n = 5;
-    DeviceMem d_logits(logits), d_params(params), d_off(pen_offsets), d_pid(pen_ids), d_pcount(pen_counts),
-        d_ids(size_t(rows) * 4), d_lp(size_t(rows) * 4), d_top_ids(size_t(rows) * top_n * 4),
-        d_top_lp(size_t(rows) * top_n * 4);
-    SampleArgs a;
-    a.logits = d_logits.as<float>();
-    a.num_rows = rows;
-    a.vocab_size = vocab;
-    a.params = d_params.as<SamplingRowParams>();
-    a.penalty_offsets = d_off.as<int32_t>();
-    a.penalty_token_ids = d_pid.as<int32_t>();
-    a.penalty_output_counts = d_pcount.as<int32_t>();
-    a.sampled_ids = d_ids.as<int32_t>();
-    a.sampled_logprobs = d_lp.as<float>();
-    a.num_top_logprobs = top_n;
-    a.top_ids = d_top_ids.as<int32_t>();
-    a.top_logprobs = d_top_lp.as<float>();
-    cuda::sample(a, nullptr);
-    sync_ok("sample");
-
-    std::vector<int32_t> ids(rows), top_ids(size_t(rows) * top_n);
-    std::vector<float> lp(rows), top_lp(size_t(rows) * top_n);
-    a.logits = logits.data();
-    a.params = params.data();
-    a.penalty_offsets = pen_offsets.data();
-    a.penalty_token_ids = pen_ids.data();
-    a.penalty_output_counts = pen_counts.data();
-    a.sampled_ids = ids.data();
-    a.sampled_logprobs = lp.data();
-    a.top_ids = top_ids.data();
-    a.top_logprobs = top_lp.data();
-    cpu::sample(a);
+    const SampleResult got = sample_with_cuda(pr, "sample");
+    const SampleResult want = sample_with_cpu(pr);
 
     const std::string what = "vocab " + std::to_string(vocab);
-    EXPECT_EQ(d_ids.download<int32_t>(), ids) << what;
-    EXPECT_EQ(d_top_ids.download<int32_t>(), top_ids) << what;
-    const std::vector<float> got_lp = d_lp.download<float>(), got_top = d_top_lp.download<float>();
-    for (size_t i = 0; i < lp.size(); ++i) EXPECT_NEAR(got_lp[i], lp[i], 1e-4f) << what << " row " << i;
-    for (size_t i = 0; i < top_lp.size(); ++i) EXPECT_NEAR(got_top[i], top_lp[i], 1e-4f) << what << " top " << i;
+    EXPECT_EQ(got.ids, want.ids) << what;
+    EXPECT_EQ(got.top_ids, want.top_ids) << what;
+    for (size_t i = 0; i < want.lp.size(); ++i) EXPECT_NEAR(got.lp[i], want.lp[i], 1e-4f) << what << " row " << i;
+    for (size_t i = 0; i < want.top_lp.size(); ++i)
+      EXPECT_NEAR(got.top_lp[i], want.top_lp[i], 1e-4f) << what << " top " << i;
   }
 }
 
@@ -218,57 +253,31 @@ TEST_F(GpuDeviceSampling, SeededRowsDoNotDependOnTheBatch) {
 // Greedy decoding skips the sort (SampleArgs::all_greedy): same ids and logprobs as the CPU
 // sampler, penalties included.
 TEST_F(GpuSampling, AllGreedyBatchesSkipTheSortAndMatchTheCpuSampler) {
-  const int32_t rows = 16, vocab = 32000, top_n = 3;
-  std::vector<float> logits(size_t(rows) * vocab);
+  SamplingProblem pr;
+  pr.rows = 16;
+  pr.vocab = 32000;
+  pr.top_n = 3;
+  pr.all_greedy = true;
+  const int32_t rows = pr.rows, vocab = pr.vocab;
+  pr.logits.resize(size_t(rows) * vocab);
   std::normal_distribution<float> normal(0.0f, 2.0f);
-  for (auto& l : logits) l = normal(rng);
-  std::vector<SamplingRowParams> params(rows);
-  std::vector<int32_t> pen_offsets{0}, pen_ids, pen_counts;
+  for (auto& l : pr.logits) l = normal(rng);
+  pr.params.resize(size_t(rows));
+  pr.pen_offsets = {0};
   for (int32_t r = 0; r < rows; ++r) {
-    params[size_t(r)].temperature = 0.0f;
-    if (r % 2) params[size_t(r)].repetition_penalty = 1.5f;
+    pr.params[size_t(r)].temperature = 0.0f;
+    if (r % 2) pr.params[size_t(r)].repetition_penalty = 1.5f;
     for (int j = 0; j < 10; ++j) {
-      pen_ids.push_back((r * 977 + j * 131) % vocab);
-      pen_counts.push_back(j % 2);
+      pr.pen_ids.push_back((r * 977 + j * 131) % vocab);
+      pr.pen_counts.push_back(j % 2);
     }
-    pen_offsets.push_back(int32_t(pen_ids.size()));
+    pr.pen_offsets.push_back(int32_t(pr.pen_ids.size()));
   }
-  DeviceMem d_logits(logits), d_params(params), d_off(pen_offsets), d_pid(pen_ids), d_pcount(pen_counts),
-      d_ids(size_t(rows) * 4), d_lp(size_t(rows) * 4), d_top_ids(size_t(rows) * top_n * 4),
-      d_top_lp(size_t(rows) * top_n * 4);
-  SampleArgs a;
-  a.logits = d_logits.as<float>();
-  a.num_rows = rows;
-  a.vocab_size = vocab;
-  a.params = d_params.as<SamplingRowParams>();
-  a.penalty_offsets = d_off.as<int32_t>();
-  a.penalty_token_ids = d_pid.as<int32_t>();
-  a.penalty_output_counts = d_pcount.as<int32_t>();
-  a.sampled_ids = d_ids.as<int32_t>();
-  a.sampled_logprobs = d_lp.as<float>();
-  a.num_top_logprobs = top_n;
-  a.top_ids = d_top_ids.as<int32_t>();
-  a.top_logprobs = d_top_lp.as<float>();
-  a.all_greedy = true;
-  cuda::sample(a, nullptr);
-  sync_ok("sample (all greedy)");
-
-  std::vector<int32_t> ids(rows), top_ids(size_t(rows) * top_n);
-  std::vector<float> lp(rows), top_lp(size_t(rows) * top_n);
-  a.logits = logits.data();
-  a.params = params.data();
-  a.penalty_offsets = pen_offsets.data();
-  a.penalty_token_ids = pen_ids.data();
-  a.penalty_output_counts = pen_counts.data();
-  a.sampled_ids = ids.data();
-  a.sampled_logprobs = lp.data();
-  a.top_ids = top_ids.data();
-  a.top_logprobs = top_lp.data();
-  cpu::sample(a);
-  EXPECT_EQ(d_ids.download<int32_t>(), ids);
-  EXPECT_EQ(d_top_ids.download<int32_t>(), top_ids);
-  const std::vector<float> got_lp = d_lp.download<float>();
-  for (size_t i = 0; i < lp.size(); ++i) EXPECT_NEAR(got_lp[i], lp[i], 1e-4f) << "row " << i;
+  const SampleResult got = sample_with_cuda(pr, "sample (all greedy)");
+  const SampleResult want = sample_with_cpu(pr);
+  EXPECT_EQ(got.ids, want.ids);
+  EXPECT_EQ(got.top_ids, want.top_ids);
+  for (size_t i = 0; i < want.lp.size(); ++i) EXPECT_NEAR(got.lp[i], want.lp[i], 1e-4f) << "row " << i;
 }
 
 }  // namespace
