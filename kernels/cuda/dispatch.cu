@@ -132,7 +132,9 @@ __global__ void combine_kernel(const T* __restrict__ y_sorted, const int32_t* __
       float acc = 0.0f;
       for (int j = 0; j < top_k; ++j)
         if (rows[j] >= 0)  // moe_align gives an out-of-range expert id no row (-1): no term
-          acc = round_as<T>(acc + round_as<T>(to_f32(y_sorted[rows[j] * hidden + d]) * weights[j]));
+          // __fmul_rn: the product is rounded on its own, as in the reference; a contracted
+          // fma would round once and differ in the last bit for f32.
+          acc = round_as<T>(acc + round_as<T>(__fmul_rn(to_f32(y_sorted[rows[j] * hidden + d]), weights[j])));
       out[t * hidden + d] = from_f32<T>(acc);
     }
   }

@@ -133,9 +133,11 @@ __global__ void route_kernel(RouteParams p) {
     float sum = 0.0f;
     for (int j = 0; j < p.top_k; ++j) sum += (w[j] = score[chosen[warp][j]]);
     if (p.scoring == RouterScoring::kSoftmaxTopk) {
-      // GPT-OSS: softmax over the k chosen raw logits (w[0] is their max).
+      // GPT-OSS: softmax over the k chosen raw logits (w[0] is their max; read it once, the
+      // loop overwrites w[0] first).
+      const float mx = w[0];
       sum = 0.0f;
-      for (int j = 0; j < p.top_k; ++j) sum += (w[j] = expf(w[j] - w[0]));
+      for (int j = 0; j < p.top_k; ++j) sum += (w[j] = expf(w[j] - mx));
       for (int j = 0; j < p.top_k; ++j) w[j] /= sum;
     } else if (p.renormalize) {
       const float denom = p.scoring == RouterScoring::kSigmoid ? sum + 1e-20f : sum;
