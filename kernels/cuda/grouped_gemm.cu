@@ -2,8 +2,8 @@
 // Position: runner -> MoE block -> moe_permute -> here (gate_up, then down) -> moe_combine.
 //
 // Selection, for bf16/f16 activations and weights of the same dtype with 16-byte aligned rows:
-//   few rows per expert (total_rows <= 8 * num_experts, at most 4096): kDecode, which streams
-//     each active expert's weights once at memory bandwidth;
+//   very few rows (total_rows <= 32 and <= 2 * num_experts): kDecode, which streams each active
+//     expert's weights once at memory bandwidth;
 //   otherwise kWgmmaSm90 on compute capability 9.x (when the build holds sm_90a code), else
 //     kMmaSm80 on 8.x and newer.
 // Everything else (f32, mixed dtypes, unaligned k) takes kSimt.
@@ -28,9 +28,13 @@ void validate(const GroupedGemmArgs& a) {
   require(a.x && a.w && a.y && a.expert_offsets, op, "x, w, y and expert_offsets must be set");
 }
 
-// Few rows per expert: the weights dominate the bytes, so stream them (see grouped_gemm_decode.cu).
+// Very few rows: the weights dominate the bytes, so stream them (see grouped_gemm_decode.cu).
+// Measured on an H100 (docs/perf/gpu.md, bench_grouped_gemm --path decode vs wgmma_sm90): the
+// GEMV path wins up to ~2 rows per expert and 32 rows in all (Mixtral 8 tokens x top-2, Qwen3
+// 4 tokens x top-8); beyond that the tensor-core tiles win, by 1.2-2.5x at 16-256 tokens of
+// Qwen3/DeepSeek shapes, where an old bound of 8 rows per expert kept the GEMV path.
 bool decode_shaped(const GroupedGemmArgs& a) {
-  return a.total_rows <= 8 * int64_t(a.num_experts) && a.total_rows <= 4096;
+  return a.total_rows <= 32 && a.total_rows <= 2 * int64_t(a.num_experts);
 }
 
 }  // namespace
