@@ -25,6 +25,11 @@
 //             [--prefill 512] [--decode 64] [--stream-gib 2] [--ab-bursts 24]
 // On a shared machine run it with OMP_WAIT_POLICY=passive: spinning OpenMP barriers whose
 // partner thread is descheduled cost decode several times its speed (docs/perf/cpu.md).
+//
+// --device cuda[:N] takes the same figures through the CUDA backend (CUDA builds): the roofline
+// bandwidth is then a device-to-device copy of --stream-gib GiB (bytes read + written / time),
+// the formats default to as-loaded (int8 is CPU-only), and decode is measured twice, without and
+// with the decode CUDA graphs the server records (batch 1 and 8).
 #include <immintrin.h>
 #include <omp.h>
 
@@ -117,6 +122,36 @@ class StreamRead {
  private:
   std::vector<uint64_t> buf_;
 };
+
+// Device memory bandwidth for the roofline on a GPU backend: best of `reps` copies of a
+// `gib`-GiB buffer, counting bytes read plus bytes written.
+double device_copy_gbs(Backend& be, double gib, int reps) {
+  const size_t bytes = size_t(gib * double(1ull << 30));
+  void* a = be.allocate(bytes);
+  void* b = be.allocate(bytes);
+  be.fill_zero(a, bytes);
+  be.copy(b, a, bytes);  // warm-up
+  be.synchronize();
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_s();
+    be.copy(b, a, bytes);
+    be.synchronize();
+    best = std::min(best, now_s() - t0);
+  }
+  be.deallocate(a);
+  be.deallocate(b);
+  return 2.0 * double(bytes) / best / 1e9;
+}
+
+std::unique_ptr<Backend> make_device_backend(const std::string& device) {
+  if (device == "cpu") return make_cpu_backend();
+  if (device.rfind("cuda", 0) == 0) {
+    const int index = device.size() > 5 && device[4] == ':' ? std::stoi(device.substr(5)) : 0;
+    return make_cuda_backend(index);
+  }
+  throw std::invalid_argument("--device must be cpu or cuda[:N], got '" + device + "'");
+}
 
 // Weight bytes one decode token reads (batch 1) as the weights are held (int8 included):
 // every non-expert matrix, top_k experts of each MoE layer, one embedding row, lm_head.
@@ -326,8 +361,9 @@ void interleaved_decode(const std::string& model_dir, Backend& backend, const st
 }
 
 int main_impl(int argc, char** argv) {
-  std::string model_dir;
+  std::string model_dir, device = "cpu";
   std::vector<WeightFormat> formats = {WeightFormat::kAsLoaded, WeightFormat::kInt8};
+  bool formats_given = false;
   int prefill = 512, decode = 64, ab_bursts = 0;
   double stream_gib = 2.0;
   for (int i = 1; i < argc; ++i) {
@@ -337,7 +373,9 @@ int main_impl(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--model") model_dir = value();
+    else if (a == "--device") device = value();
     else if (a == "--weight-dtype") {
+      formats_given = true;
       formats.clear();
       std::string list = value();
       for (size_t start = 0; start <= list.size();) {
@@ -353,18 +391,31 @@ int main_impl(int argc, char** argv) {
   }
   if (model_dir.empty())
     throw std::invalid_argument(
-        "usage: bench_cpu --model DIR [--weight-dtype as-loaded,int8] [--prefill N] [--decode N] [--ab-bursts N]");
+        "usage: bench_cpu --model DIR [--device cpu|cuda[:N]] [--weight-dtype as-loaded,int8] [--prefill N] "
+        "[--decode N] [--ab-bursts N]");
 
-  std::printf("# bench_cpu: isa %s, %d threads, model %s\n", cpu::isa_name(cpu::active_isa()), omp_get_max_threads(),
-              model_dir.c_str());
+  auto backend = make_device_backend(device);
+  const bool on_cpu = device == "cpu";
+  if (!on_cpu && !formats_given) formats = {WeightFormat::kAsLoaded};
+  if (on_cpu)
+    std::printf("# bench_cpu: isa %s, %d threads, model %s\n", cpu::isa_name(cpu::active_isa()), omp_get_max_threads(),
+                model_dir.c_str());
+  else
+    std::printf("# bench_cpu: device %s (backend %s), model %s\n", device.c_str(), backend->name().c_str(),
+                model_dir.c_str());
   // The bandwidth is read again right before each format's figures and the best read so far
   // is the roofline: on a shared machine one early read can land in a busy second and would
   // make the roofline too low (decode then shows > 100%).
-  StreamRead stream(stream_gib);
-  double gbs = stream.gbs(5);
-  std::printf("stream read %.1f GiB      %9.1f GB/s    (load %s)\n", stream_gib, gbs, load_average().c_str());
+  std::unique_ptr<StreamRead> stream;
+  auto bandwidth = [&](int reps) {
+    if (!on_cpu) return device_copy_gbs(*backend, stream_gib, reps);
+    if (!stream) stream = std::make_unique<StreamRead>(stream_gib);
+    return stream->gbs(reps);
+  };
+  double gbs = bandwidth(5);
+  std::printf("%s %.1f GiB %9.1f GB/s    (load %s)\n", on_cpu ? "stream read" : "device copy", stream_gib, gbs,
+              load_average().c_str());
 
-  auto backend = make_cpu_backend();
   const int seq_cap = std::max(prefill, 16 + decode + 2);
   const int blocks_per_seq = (seq_cap + 15) / 16;
   std::vector<Figures> figures;
@@ -380,13 +431,19 @@ int main_impl(int argc, char** argv) {
     ModelRunner runner(model, KvCacheGeometry{.num_blocks = 8 * blocks_per_seq, .block_size = 16});
     std::mt19937 rng(0);
     const double bytes = decode_bytes_per_token(*model);
-    const double again = stream.gbs(3);
+    const double again = bandwidth(3);
     gbs = std::max(gbs, again);
     std::printf("stream read again            %9.1f GB/s    (best so far %.1f GB/s)\n", again, gbs);
     rooflines.push_back(gbs * 1e9 / bytes);
     std::printf("decode weight bytes/token %.1f MB -> roofline %.1f tok/s\n", bytes / 1e6, rooflines.back());
     figures.push_back(run_figures(runner, prefill, decode, rng));
     std::printf("decode batch 1 = %.0f%% of roofline\n", 100.0 * figures.back().decode1_tps / rooflines.back());
+    if (backend->supports_graphs()) {
+      const std::vector<int> recorded = runner.enable_decode_graphs({1, 8});
+      std::printf("\n# with decode graphs (recorded for %zu batch sizes)\n", recorded.size());
+      const Figures g = run_figures(runner, prefill, decode, rng);
+      std::printf("decode batch 1 = %.0f%% of roofline (graphs)\n", 100.0 * g.decode1_tps / rooflines.back());
+    }
     std::mt19937 probe_rng(1);
     accuracy_check(runner, probe, probe_rng, name);
   }
