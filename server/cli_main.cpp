@@ -127,15 +127,6 @@ std::vector<int32_t> parse_tokens(const std::string& s) {
   return out;
 }
 
-std::unique_ptr<sy::Backend> make_backend(const std::string& device) {
-  if (device == "cpu") return sy::make_cpu_backend();
-  if (device.rfind("cuda", 0) == 0) {
-    int index = device.size() > 5 && device[4] == ':' ? std::stoi(device.substr(5)) : 0;
-    return sy::make_cuda_backend(index);
-  }
-  throw std::invalid_argument("--device must be cpu or cuda[:N], got '" + device + "'");
-}
-
 nlohmann::json info_json(const std::string& dir, sy::WeightFormat format) {
   sy::ModelConfig c = sy::ModelConfig::from_model_dir(dir);
   sy::Checkpoint ckpt = sy::Checkpoint::open(dir);
@@ -186,7 +177,7 @@ int run(const Args& a) {
     if (a.tokens.empty()) usage_error("--tokens or --prompt is required");
     tokens = parse_tokens(a.tokens);
   }
-  auto backend = make_backend(a.device);
+  auto backend = sy::make_backend(a.device);
   auto model = sy::load_model(a.model, *backend, {}, {}, a.weight_format);
   const int max_new = a.command == "generate" ? a.max_new_tokens : 0;
   const int needed = static_cast<int>(tokens.size()) + max_new;

@@ -35,12 +35,12 @@
 namespace sy::server {
 namespace {
 
-std::unique_ptr<Backend> make_backend(std::string& device) {
+// --device as given, or the first GPU when there is one (else the CPU); spelled out in full
+// ("cuda:0") for the logs and GetModelInfo.
+std::unique_ptr<Backend> open_backend(std::string& device) {
   if (device.empty()) device = cuda_device_count() > 0 ? "cuda:0" : "cpu";
-  if (device == "cpu") return make_cpu_backend();
   if (device == "cuda") device = "cuda:0";
-  if (device.rfind("cuda:", 0) == 0) return make_cuda_backend(std::stoi(device.substr(5)));
-  throw std::invalid_argument("--device must be cpu, cuda or cuda:N, got '" + device + "'");
+  return make_backend(device);
 }
 
 // Runs one tiny request end to end so the first client does not pay for lazy initialisation.
@@ -101,7 +101,7 @@ int run(int argc, char** argv) {
     if (o.device.rfind("cuda", 0) == 0 && cuda_device_count() > 0)
       o.device = "cuda:" + std::to_string(ep_job->rank() % cuda_device_count());
   }
-  std::unique_ptr<Backend> backend = make_backend(o.device);
+  std::unique_ptr<Backend> backend = open_backend(o.device);
   ServedModel served;
   served.device = o.device;
   served.id = o.served_model_name.empty() ? std::filesystem::path(o.model).filename().string() : o.served_model_name;

@@ -144,15 +144,6 @@ double device_copy_gbs(Backend& be, double gib, int reps) {
   return 2.0 * double(bytes) / best / 1e9;
 }
 
-std::unique_ptr<Backend> make_device_backend(const std::string& device) {
-  if (device == "cpu") return make_cpu_backend();
-  if (device.rfind("cuda", 0) == 0) {
-    const int index = device.size() > 5 && device[4] == ':' ? std::stoi(device.substr(5)) : 0;
-    return make_cuda_backend(index);
-  }
-  throw std::invalid_argument("--device must be cpu or cuda[:N], got '" + device + "'");
-}
-
 // Weight bytes one decode token reads (batch 1) as the weights are held (int8 included):
 // every non-expert matrix, top_k experts of each MoE layer, one embedding row, lm_head.
 double decode_bytes_per_token(const Model& m) {
@@ -394,7 +385,7 @@ int main_impl(int argc, char** argv) {
         "usage: bench_cpu --model DIR [--device cpu|cuda[:N]] [--weight-dtype as-loaded,int8] [--prefill N] "
         "[--decode N] [--ab-bursts N]");
 
-  auto backend = make_device_backend(device);
+  auto backend = make_backend(device);
   const bool on_cpu = device == "cpu";
   if (!on_cpu && !formats_given) formats = {WeightFormat::kAsLoaded};
   if (on_cpu)

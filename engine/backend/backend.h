@@ -83,6 +83,9 @@ std::unique_ptr<Backend> make_cpu_backend();
 std::unique_ptr<Backend> make_cuda_backend(int device);
 // Number of usable CUDA devices (0 in a CPU-only build or on a machine without a GPU).
 int cuda_device_count();
+// A backend from its --device spelling: "cpu", "cuda" (device 0) or "cuda:N"; anything else
+// throws std::invalid_argument naming the value.
+std::unique_ptr<Backend> make_backend(const std::string& device);
 
 // Owns one allocation on a backend. Movable, not copyable.
 class DeviceBuffer {
