@@ -23,8 +23,11 @@
 //
 //   bench_cpu --model /work/bench-models/qwen3moe-bench-bf16 [--weight-dtype as-loaded,int8]
 //             [--prefill 512] [--decode 64] [--stream-gib 2] [--ab-bursts 24]
-// On a shared machine run it with OMP_WAIT_POLICY=passive: spinning OpenMP barriers whose
-// partner thread is descheduled cost decode several times its speed (docs/perf/cpu.md).
+// The OpenMP wait policy is the server's (libgomp's default: spin, then sleep) unless
+// OMP_WAIT_POLICY says otherwise; it is printed in the header. On an oversubscribed machine run
+// it with OMP_WAIT_POLICY=passive too: spinning barriers whose partner thread is descheduled
+// cost decode several times its speed, while on a quiet machine passive costs every fork a
+// futex wake-up (docs/perf/cpu.md has both).
 //
 // --device cuda[:N] takes the same figures through the CUDA backend (CUDA builds): the roofline
 // bandwidth is then a device-to-device copy of --stream-gib GiB (bytes read + written / time),
@@ -37,6 +40,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -388,12 +392,16 @@ int main_impl(int argc, char** argv) {
   auto backend = make_backend(device);
   const bool on_cpu = device == "cpu";
   if (!on_cpu && !formats_given) formats = {WeightFormat::kAsLoaded};
-  if (on_cpu)
-    std::printf("# bench_cpu: isa %s, %d threads, model %s\n", cpu::isa_name(cpu::active_isa()), omp_get_max_threads(),
-                model_dir.c_str());
-  else
+  if (on_cpu) {
+    // The wait policy moves decode by 12-31% (every matmul is a fork/join), so it is part of
+    // every recorded figure.
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    std::printf("# bench_cpu: isa %s, %d threads, OMP_WAIT_POLICY=%s, model %s\n", cpu::isa_name(cpu::active_isa()),
+                omp_get_max_threads(), policy ? policy : "(unset: libgomp spins, then sleeps)", model_dir.c_str());
+  } else {
     std::printf("# bench_cpu: device %s (backend %s), model %s\n", device.c_str(), backend->name().c_str(),
                 model_dir.c_str());
+  }
   // The bandwidth is read again right before each format's figures and the best read so far
   // is the roofline: on a shared machine one early read can land in a busy second and would
   // make the roofline too low (decode then shows > 100%).

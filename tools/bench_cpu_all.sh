@@ -13,13 +13,17 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 ckpt=${2:-/work/bench-models/qwen3moe-bench-bf16}
 llama=${3:-/work/peers/llama.cpp}
-export OMP_WAIT_POLICY=passive  # see docs/perf/cpu.md: spinning barriers on a shared machine
+# Switchyard runs twice: with the OpenMP wait policy the server runs under (the caller's, by
+# default libgomp's spin-then-sleep), then with OMP_WAIT_POLICY=passive, the setting for an
+# oversubscribed machine; llama-bench likewise measures --poll 0 and 50 (docs/perf/cpu.md).
 
 [[ -f "$ckpt/config.json" ]] || python3 tools/make_bench_model.py --out "$ckpt"
 cmake --build "$build" -j2 --target bench_cpu
 
 echo "## Switchyard"
-"$build/bin/bench_cpu" --model "$ckpt" --decode 64 --stream-gib 2 --ab-bursts 32
+"$build/bin/bench_cpu" --model "$ckpt" --decode 256 --stream-gib 2 --ab-bursts 32
+echo "## Switchyard, OMP_WAIT_POLICY=passive"
+OMP_WAIT_POLICY=passive "$build/bin/bench_cpu" --model "$ckpt" --decode 256 --stream-gib 2 --ab-bursts 32
 echo "## llama.cpp"
 if [[ -f "$llama/CMakeLists.txt" ]]; then
   tools/bench_cpu_peer.sh "$llama" "$ckpt"
