@@ -34,6 +34,11 @@ constexpr size_t dtype_size(DType t) {
   return 0;
 }
 
+// The floating-point types weights and activations may have (the rest are ids, masks, quants).
+SY_HOST_DEVICE constexpr bool is_float_dtype(DType t) {
+  return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16;
+}
+
 // Names as safetensors spells them.
 constexpr std::string_view dtype_name(DType t) {
   switch (t) {

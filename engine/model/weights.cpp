@@ -17,8 +17,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
-
 // Reads tensors by name from the checkpoint, validates them and places them on the backend.
 class Loader {
  public:
@@ -40,7 +38,7 @@ class Loader {
     if (t.shape != shape)
       throw std::runtime_error(t.file + ": tensor '" + t.name + "' has shape " + shape_str(t.shape) + ", expected " +
                                shape_str(shape));
-    if (!is_float(t.dtype))
+    if (!is_float_dtype(t.dtype))
       throw std::runtime_error(t.file + ": tensor '" + t.name + "' has dtype " + std::string(dtype_name(t.dtype)) +
                                "; weights must be F32, BF16 or F16");
   }

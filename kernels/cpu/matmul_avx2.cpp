@@ -110,13 +110,7 @@ struct FmaKernel {
   }
 };
 
-struct Int8Kernel {
-  const MatmulProblem& p;
-  const simd::QuantizedRows& xq;
-  const void* x_row(int64_t r) const { return xq.q.data() + r * xq.k_pad; }
-  const void* w_row(int e, int64_t c) const { return p.packed->channel(e, c); }
-  float finish(float v, int e, int64_t c) const { return v * p.packed->expert_scales(e)[c]; }
-
+struct Int8Kernel : simd::Int8Operands {
   // The 8 int32 lanes of a 256-bit vector hold lane groups 8h..8h+7 (bytes 32h..32h+31 of each
   // chunk, pack.h), so the two halves of every chunk are accumulated in two passes over the
   // tile (the second reads it from cache); each pass is scaled once at its end.
@@ -157,8 +151,6 @@ struct Int8Kernel {
   }
 };
 
-constexpr bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
-
 template <DType XT, DType WT>
 void run_fma(const MatmulProblem& p) {
   FmaKernel<XT, WT> kern{p};
@@ -175,18 +167,11 @@ void run_fma_for_x(const MatmulProblem& p) {
 }
 
 bool run(const MatmulProblem& p) {
-  if (!is_float(p.x_dtype) || !is_float(p.y_dtype)) return false;
-  if (p.packed) {
-    if (p.packed->format != PackedFormat::kInt8PerChannel || (p.bias && !is_float(p.bias_dtype))) return false;
-    // Named through a reference: inside the parallel region the name of a thread_local would
-    // mean each worker's own, empty, buffer.
-    static thread_local simd::QuantizedRows caller_rows;
-    simd::QuantizedRows& xq = caller_rows;
-    Int8Kernel kern{p, xq};
-    simd::run_int8_matmul(p, xq, quantize_activation_row, [&](const WorkItem& it) { simd::run_item<2>(p, it, kern); });
-    return true;
-  }
-  if (!is_float(p.w_dtype)) return false;
+  if (!is_float_dtype(p.x_dtype) || !is_float_dtype(p.y_dtype)) return false;
+  if (p.packed)
+    return simd::run_packed_int8<Int8Kernel>(
+        p, quantize_activation_row, [&](const Int8Kernel& kern, const WorkItem& it) { simd::run_item<2>(p, it, kern); });
+  if (!is_float_dtype(p.w_dtype)) return false;
   switch (p.x_dtype) {
     case DType::kF32: run_fma_for_x<DType::kF32>(p); break;
     case DType::kBF16: run_fma_for_x<DType::kBF16>(p); break;

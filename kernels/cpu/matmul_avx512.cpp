@@ -138,13 +138,7 @@ namespace {
 constexpr int64_t kPrefetchBytes = 4096;
 
 // int8 per-channel weights · dynamically quantised activations (pack.h).
-struct Int8Kernel {
-  const MatmulProblem& p;
-  const simd::QuantizedRows& xq;
-  const void* x_row(int64_t r) const { return xq.q.data() + r * xq.k_pad; }
-  const void* w_row(int e, int64_t c) const { return p.packed->channel(e, c); }
-  float finish(float v, int e, int64_t c) const { return v * p.packed->expert_scales(e)[c]; }
-
+struct Int8Kernel : simd::Int8Operands {
   // Lane l of acc[i][j] accumulates row i's lane group l against channel j over the whole row,
   // starting from the −128·Σq correction; the float scaling happens once at the end.
   template <int MR>
@@ -184,8 +178,8 @@ struct Int8Kernel {
 // A one-row item (decode): 8 output channels per pass, i.e. two 4-channel tiles read as two
 // sequential streams at once, where run_item reads one; the last < 8 channels go through
 // run_item. Same integers and the same per-channel epilogue as Int8Kernel::tile<1>.
-void run_int8_one_row(const MatmulProblem& p, const simd::QuantizedRows& xq, const Int8Kernel& kern,
-                      const WorkItem& it) {
+void run_int8_one_row(const MatmulProblem& p, const Int8Kernel& kern, const WorkItem& it) {
+  const simd::QuantizedRows& xq = kern.xq;
   const int expert = p.segments[size_t(it.segment)].expert;
   const int64_t row = it.r0, chunks = xq.k_pad / kInt8Group;
   const int8_t* x = xq.q.data() + row * xq.k_pad;
@@ -216,24 +210,14 @@ void run_int8_one_row(const MatmulProblem& p, const simd::QuantizedRows& xq, con
   if (c < it.c1) simd::run_item<4>(p, WorkItem{it.segment, it.r0, it.r1, c, it.c1}, kern);
 }
 
-constexpr bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
-
 bool run(const MatmulProblem& p) {
-  if (!is_float(p.x_dtype) || !is_float(p.y_dtype)) return false;
-  if (p.packed) {
-    if (p.packed->format != PackedFormat::kInt8PerChannel || (p.bias && !is_float(p.bias_dtype))) return false;
-    // Thread-local so that decode steps reuse the buffer instead of allocating per call.
-    // (Named through a reference: inside the parallel region the name of a thread_local
-    // would mean each worker's own, empty, buffer.)
-    static thread_local simd::QuantizedRows caller_rows;
-    simd::QuantizedRows& xq = caller_rows;
-    Int8Kernel kern{p, xq};
-    simd::run_int8_matmul(p, xq, avx512::quantize_activation_row, [&](const WorkItem& it) {
-      if (it.r1 - it.r0 == 1) run_int8_one_row(p, xq, kern, it);
-      else simd::run_item<4>(p, it, kern);
-    });
-    return true;
-  }
+  if (!is_float_dtype(p.x_dtype) || !is_float_dtype(p.y_dtype)) return false;
+  if (p.packed)
+    return simd::run_packed_int8<Int8Kernel>(p, avx512::quantize_activation_row,
+                                             [&](const Int8Kernel& kern, const WorkItem& it) {
+                                               if (it.r1 - it.r0 == 1) run_int8_one_row(p, kern, it);
+                                               else simd::run_item<4>(p, it, kern);
+                                             });
   // bf16 · bf16 only: every other float mix runs on the AVX2 kernels, bit-identical to the reference.
   if (p.x_dtype != DType::kBF16 || p.w_dtype != DType::kBF16) return false;
   Bf16DotKernel kern{p};

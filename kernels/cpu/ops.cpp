@@ -34,12 +34,10 @@ void require(bool ok, const char* op, const std::string& what) {
   if (!ok) throw std::invalid_argument(std::string(op) + ": " + what);
 }
 
-bool is_float(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
-
 void validate(const LinearArgs& a) {
   const char* op = "linear";
   require(a.m >= 0 && a.n >= 0 && a.k >= 0, op, "m, n, k must be >= 0");
-  require(is_float(a.x_dtype) && is_float(a.w_dtype) && is_float(a.y_dtype), op,
+  require(is_float_dtype(a.x_dtype) && is_float_dtype(a.w_dtype) && is_float_dtype(a.y_dtype), op,
           "x_dtype, w_dtype and y_dtype must be F32, F16 or BF16");
   require((a.ldx ? a.ldx : a.k) >= a.k, op, "ldx must be >= k");
   require((a.ldy ? a.ldy : a.n) >= a.n, op, "ldy must be >= n");
@@ -51,7 +49,7 @@ void validate(const LinearArgs& a) {
 void validate(const GroupedGemmArgs& a) {
   const char* op = "grouped_gemm";
   require(a.num_experts >= 0 && a.n >= 0 && a.k >= 0, op, "num_experts, n, k must be >= 0");
-  require(is_float(a.act_dtype) && is_float(a.w_dtype), op, "act_dtype and w_dtype must be F32, F16 or BF16");
+  require(is_float_dtype(a.act_dtype) && is_float_dtype(a.w_dtype), op, "act_dtype and w_dtype must be F32, F16 or BF16");
   if (a.num_experts == 0 || a.n == 0) return;
   require(a.expert_offsets != nullptr, op, "expert_offsets must be set");
   const int32_t* off = a.expert_offsets;

@@ -16,10 +16,6 @@ inline void require(bool cond, const char* op, const std::string& what) {
   if (!cond) throw std::invalid_argument(std::string(op) + ": " + what);
 }
 
-inline bool is_float_dtype(DType t) {
-  return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16;
-}
-
 inline void require_float(DType t, const char* op, const char* field) {
   require(is_float_dtype(t), op,
           std::string(field) + " must be F32, F16 or BF16, got " + std::string(dtype_name(t)));

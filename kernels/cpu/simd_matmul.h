@@ -172,6 +172,32 @@ void run_int8_matmul(const MatmulProblem& p, QuantizedRows& xq, QuantizeRow&& qu
   }
 }
 
+// What every ISA's int8 kernel shares: its operands and the per-channel epilogue (run_item's
+// kernel interface below). Each ISA derives its Int8Kernel from it and adds tile<MR>().
+struct Int8Operands {
+  const MatmulProblem& p;
+  const QuantizedRows& xq;
+  const void* x_row(int64_t r) const { return xq.q.data() + r * xq.k_pad; }
+  const void* w_row(int e, int64_t c) const { return p.packed->channel(e, c); }
+  float finish(float v, int e, int64_t c) const { return v * p.packed->expert_scales(e)[c]; }
+};
+
+// The packed-weights half of an ISA's matmul: false when p's packing or bias dtype is not one
+// the int8 kernels know; else quantises p's rows and runs chunk(kernel, item) over its items
+// with Kernel{{p, rows}}.
+template <class Kernel, class QuantizeRow, class Chunk>
+bool run_packed_int8(const MatmulProblem& p, QuantizeRow&& quantize_row, Chunk&& chunk) {
+  if (p.packed->format != PackedFormat::kInt8PerChannel || (p.bias && !is_float_dtype(p.bias_dtype))) return false;
+  // Thread-local so that decode steps reuse the buffer instead of allocating per call.
+  // (Named through a reference: inside the parallel region the name of a thread_local
+  // would mean each worker's own, empty, buffer.)
+  static thread_local QuantizedRows caller_rows;
+  QuantizedRows& xq = caller_rows;
+  const Kernel kern{{p, xq}};
+  run_int8_matmul(p, xq, quantize_row, [&](const WorkItem& it) { chunk(kern, it); });
+  return true;
+}
+
 // y[row, col] = value (+ bias), rounded to y's dtype.
 inline void store_output(const MatmulProblem& p, int expert, int64_t row, int64_t col, float value) {
   if (p.bias) value += load_f(p.bias, p.bias_dtype, int64_t(expert) * p.n + col);

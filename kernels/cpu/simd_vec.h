@@ -34,8 +34,6 @@
 namespace sy::cpu::simd {
 namespace {
 
-inline bool is_float_dtype(DType t) { return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16; }
-
 // 8 elements widened to fp32 (AVX2 + F16C: available to both builds; the AVX2 Vec is this).
 template <DType T>
 inline __m256 load8(const void* p, int64_t i) {

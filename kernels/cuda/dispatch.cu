@@ -166,7 +166,7 @@ void moe_permute(const PermuteArgs& a, void* stream) {
   if (a.num_rows == 0 || a.hidden == 0) return;
   require(a.x && a.x_sorted && a.sorted_pairs, op, "x, x_sorted and sorted_pairs must be set");
   const size_t esize = dtype_size(a.dtype);
-  require(a.dtype == DType::kF32 || a.dtype == DType::kBF16 || a.dtype == DType::kF16, op,
+  require(is_float_dtype(a.dtype), op,
           "dtype must be F32, F16 or BF16");
   const int64_t row_bytes = a.hidden * int64_t(esize);
   const bool vec16 = row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(a.x) % 16 == 0 &&

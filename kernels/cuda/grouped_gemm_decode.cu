@@ -130,7 +130,7 @@ __global__ void __launch_bounds__(kWarps * 32) grouped_gemm_decode_kernel(Decode
 }  // namespace
 
 bool grouped_gemm_decode_supported(const GroupedGemmArgs& a) {
-  const bool float_type = a.act_dtype == DType::kBF16 || a.act_dtype == DType::kF16 || a.act_dtype == DType::kF32;
+  const bool float_type = is_float_dtype(a.act_dtype);
   const int64_t elems16 = 16 / int64_t(dtype_size(a.act_dtype));
   return float_type && a.act_dtype == a.w_dtype && a.k % elems16 == 0 &&
          reinterpret_cast<uintptr_t>(a.x) % 16 == 0 && reinterpret_cast<uintptr_t>(a.w) % 16 == 0 &&
