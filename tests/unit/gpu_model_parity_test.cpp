@@ -10,13 +10,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 
 #include "engine/backend/backend.h"
 #include "engine/serving/engine.h"
 #include "tests/parity/parity_checks.h"
 #include "tests/unit/gpu_test_util.h"
+#include "tests/unit/request_collector.h"
 
 namespace sy {
 namespace {
@@ -128,31 +127,7 @@ TEST_P(GpuModelParity, DecodeGraphsGiveThePlainDecodeTokensAndLogits) {
   }
 }
 
-struct Stream {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int32_t> tokens;
-  FinishReason finish = FinishReason::kNone;
-  bool done = false;
-
-  OutputSink sink() {
-    return [this](RequestOutput&& out) {
-      std::lock_guard<std::mutex> lock(mu);
-      for (auto& d : out.sequences) {
-        tokens.insert(tokens.end(), d.token_ids.begin(), d.token_ids.end());
-        if (d.finish_reason != FinishReason::kNone) finish = d.finish_reason;
-      }
-      if (out.finished) {
-        done = true;
-        cv.notify_all();
-      }
-    };
-  }
-  bool wait() {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, 120s, [&] { return done; });
-  }
-};
+using Stream = testing::RequestCollector;
 
 // The serving engine over a CUDA ModelRunner (decode graphs on, sampling on the device): every
 // golden prompt submitted at once, each streams transformers' greedy tokens.
@@ -180,9 +155,9 @@ TEST_P(GpuModelParity, ServingEngineStreamsTheGoldensConcurrently) {
     ASSERT_FALSE(r.error) << r.error->to_string();
   }
   for (size_t p = 0; p < streams.size(); ++p) {
-    ASSERT_TRUE(streams[p]->wait()) << GetParam() << " prompt " << p << " did not finish";
-    EXPECT_EQ(streams[p]->tokens, goldens_.greedy(p)) << GetParam() << " prompt " << p;
-    EXPECT_EQ(streams[p]->finish, FinishReason::kLength);
+    ASSERT_TRUE(streams[p]->wait(120s)) << GetParam() << " prompt " << p << " did not finish";
+    EXPECT_EQ(streams[p]->tokens(), goldens_.greedy(p)) << GetParam() << " prompt " << p;
+    EXPECT_EQ(streams[p]->finish(), FinishReason::kLength);
   }
   engine.stop();
 }

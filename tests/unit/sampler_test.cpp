@@ -12,9 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <cmath>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <vector>
 
 #include "engine/backend/backend.h"
@@ -26,6 +24,7 @@
 #include "engine/serving/sampler.h"
 #include "fake_executor.h"
 #include "forwarding_backend.h"
+#include "request_collector.h"
 
 namespace sy {
 namespace {
@@ -342,28 +341,7 @@ class FakeDeviceSamplingExecutor : public testing::FakeExecutor {
   int rows_sampled = 0;
 };
 
-struct Streamed {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int32_t> tokens;
-  std::vector<TokenLogprob> logprobs;
-  bool done = false;
-  OutputSink sink() {
-    return [this](RequestOutput&& out) {
-      std::lock_guard<std::mutex> lock(mu);
-      for (auto& d : out.sequences) {
-        tokens.insert(tokens.end(), d.token_ids.begin(), d.token_ids.end());
-        logprobs.insert(logprobs.end(), d.logprobs.begin(), d.logprobs.end());
-      }
-      done = out.finished;
-      cv.notify_all();
-    };
-  }
-  bool wait() {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; });
-  }
-};
+using Streamed = testing::RequestCollector;
 
 // Seeded sampling with filters, penalties, a min_tokens mask and logprobs, three requests at once.
 std::vector<std::unique_ptr<Streamed>> run_requests(std::shared_ptr<ModelExecutor> executor) {
@@ -407,15 +385,16 @@ TEST(SamplerGlue, EngineSamplesOnTheDeviceOfAnExecutorThatCanAndGetsTheHostToken
   EXPECT_EQ(device->num_forward_calls, device->num_device_samples) << "every step went through forward_and_sample";
   int total_tokens = 0;
   for (size_t r = 0; r < on_host.size(); ++r) {
-    EXPECT_EQ(on_device[r]->tokens, on_host[r]->tokens) << "request " << r;
-    EXPECT_GE(on_host[r]->tokens.size(), 6u);  // min_tokens: EOS masked for the first 6
-    ASSERT_EQ(on_device[r]->logprobs.size(), on_host[r]->logprobs.size());
-    for (size_t i = 0; i < on_host[r]->logprobs.size(); ++i) {
-      EXPECT_EQ(on_device[r]->logprobs[i].logprob, on_host[r]->logprobs[i].logprob);
-      EXPECT_EQ(on_device[r]->logprobs[i].top, on_host[r]->logprobs[i].top);
-      EXPECT_EQ(on_device[r]->logprobs[i].top.size(), 2u);
+    EXPECT_EQ(on_device[r]->tokens(), on_host[r]->tokens()) << "request " << r;
+    EXPECT_GE(on_host[r]->tokens().size(), 6u);  // min_tokens: EOS masked for the first 6
+    const std::vector<TokenLogprob> device_lp = on_device[r]->logprobs(), host_lp = on_host[r]->logprobs();
+    ASSERT_EQ(device_lp.size(), host_lp.size());
+    for (size_t i = 0; i < host_lp.size(); ++i) {
+      EXPECT_EQ(device_lp[i].logprob, host_lp[i].logprob);
+      EXPECT_EQ(device_lp[i].top, host_lp[i].top);
+      EXPECT_EQ(device_lp[i].top.size(), 2u);
     }
-    total_tokens += int(on_host[r]->tokens.size());
+    total_tokens += int(on_host[r]->tokens().size());
   }
   EXPECT_EQ(device->rows_sampled, total_tokens);
 }

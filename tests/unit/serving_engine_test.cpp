@@ -5,97 +5,17 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <map>
-#include <mutex>
 #include <numeric>
 
 #include "fake_executor.h"
+#include "request_collector.h"
 
 namespace sy {
 namespace {
 
 using testing::FakeExecutor;
+using Collector = testing::RequestCollector;
 using namespace std::chrono_literals;
-
-// Collects a request's stream; wait() blocks until the last message.
-class Collector {
- public:
-  OutputSink sink() {
-    return [this](RequestOutput&& out) {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto& d : out.sequences) {
-        auto& seq = seqs_[d.index];
-        seq.tokens.insert(seq.tokens.end(), d.token_ids.begin(), d.token_ids.end());
-        seq.text += d.text;
-        seq.logprobs.insert(seq.logprobs.end(), d.logprobs.begin(), d.logprobs.end());
-        if (d.finish_reason != FinishReason::kNone) seq.finish = d.finish_reason;
-      }
-      ++messages_;
-      if (out.finished) {
-        finished_ = true;
-        usage_ = out.usage;
-        error_ = out.error;
-        cv_.notify_all();
-      }
-    };
-  }
-  bool wait(std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return finished_; });
-  }
-  bool wait_for_tokens(size_t n, std::chrono::milliseconds timeout = 10s) {
-    const auto until = Clock::now() + timeout;
-    while (Clock::now() < until) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (seqs_.count(0) && seqs_[0].tokens.size() >= n) return true;
-        if (finished_) return false;
-      }
-      std::this_thread::sleep_for(1ms);
-    }
-    return false;
-  }
-  std::vector<int32_t> tokens(int index = 0) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seqs_[index].tokens;
-  }
-  FinishReason finish(int index = 0) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seqs_[index].finish;
-  }
-  std::vector<TokenLogprob> logprobs(int index = 0) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seqs_[index].logprobs;
-  }
-  std::string text(int index = 0) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seqs_[index].text;
-  }
-  Usage usage() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return usage_;
-  }
-  size_t num_sequences() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seqs_.size();
-  }
-
- private:
-  struct Seq {
-    std::vector<int32_t> tokens;
-    std::vector<TokenLogprob> logprobs;
-    FinishReason finish = FinishReason::kNone;
-    std::string text;
-  };
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<int, Seq> seqs_;
-  bool finished_ = false;
-  int messages_ = 0;
-  Usage usage_;
-  std::string error_;
-};
 
 // Text of token t is the letter 'a' + t % 26; a stop string is found across tokens and
 // held back while it may still match (what the real detokenizer does, in miniature).

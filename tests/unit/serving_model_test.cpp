@@ -4,9 +4,7 @@
 // model's tokenizer.
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <fstream>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +14,7 @@
 #include "engine/serving/detokenizer_stream.h"
 #include "engine/serving/engine.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "request_collector.h"
 
 namespace sy {
 namespace {
@@ -23,33 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 const std::string kModelDir = SY_TEST_DATA_DIR "/models/qwen3moe-bf16";
 
-struct Stream {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int32_t> tokens;
-  std::string text;
-  FinishReason finish = FinishReason::kNone;
-  bool done = false;
-
-  OutputSink sink() {
-    return [this](RequestOutput&& out) {
-      std::lock_guard<std::mutex> lock(mu);
-      for (auto& d : out.sequences) {
-        tokens.insert(tokens.end(), d.token_ids.begin(), d.token_ids.end());
-        text += d.text;
-        if (d.finish_reason != FinishReason::kNone) finish = d.finish_reason;
-      }
-      if (out.finished) {
-        done = true;
-        cv.notify_all();
-      }
-    };
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return done; }));
-  }
-};
+using Stream = testing::RequestCollector;
 
 class ServingModel : public ::testing::Test {
  protected:
@@ -111,10 +84,10 @@ TEST_F(ServingModel, GreedyStreamsEqualTheGoldens) {
   for (size_t i = 0; i < goldens_["prompts"].size(); ++i) {
     Stream s;
     submit(*engine, prompt(i), golden_params(), s);
-    s.wait();
-    EXPECT_EQ(s.tokens, golden(i)) << "prompt " << i;
-    EXPECT_EQ(s.finish, FinishReason::kLength);
-    EXPECT_EQ(s.text, tokenizer_->decode(golden(i), true));
+    ASSERT_TRUE(s.wait(60s)) << "prompt " << i;
+    EXPECT_EQ(s.tokens(), golden(i)) << "prompt " << i;
+    EXPECT_EQ(s.finish(), FinishReason::kLength);
+    EXPECT_EQ(s.text(), tokenizer_->decode(golden(i), true));
   }
 }
 
@@ -141,9 +114,9 @@ TEST_F(ServingModel, BatchedWith31OthersUnderPreemptionAndPrefixHits) {
     submit(*engine, p, sp, *others.back());
     if (i == 12) submit(*engine, prompt(probe_index), golden_params(), probe);
   }
-  probe.wait();
-  for (auto& o : others) o->wait();
-  EXPECT_EQ(probe.tokens, golden(probe_index));
+  ASSERT_TRUE(probe.wait(60s));
+  for (auto& o : others) ASSERT_TRUE(o->wait(60s));
+  EXPECT_EQ(probe.tokens(), golden(probe_index));
   const EngineMetrics m = engine->metrics();
   EXPECT_GT(m.preemptions, 0u);
   EXPECT_GT(m.prefix_cache_hit_tokens, 0u);
@@ -153,17 +126,18 @@ TEST_F(ServingModel, StopStringEndsTheTextBeforeIt) {
   auto engine = make_engine(256, 16, 256);
   Stream full;
   submit(*engine, prompt(1), golden_params(), full);
-  full.wait();
-  ASSERT_GE(full.text.size(), 6u);
+  ASSERT_TRUE(full.wait(60s));
+  const std::string full_text = full.text();
+  ASSERT_GE(full_text.size(), 6u);
   SamplingParams p = golden_params();
   p.min_tokens = 0;
   p.ignore_eos = true;
-  p.stop = {full.text.substr(full.text.size() / 2, 3)};
+  p.stop = {full_text.substr(full_text.size() / 2, 3)};
   Stream stopped;
   submit(*engine, prompt(1), p, stopped);
-  stopped.wait();
-  EXPECT_EQ(stopped.finish, FinishReason::kStop);
-  EXPECT_EQ(stopped.text, full.text.substr(0, full.text.find(p.stop[0])));
+  ASSERT_TRUE(stopped.wait(60s));
+  EXPECT_EQ(stopped.finish(), FinishReason::kStop);
+  EXPECT_EQ(stopped.text(), full_text.substr(0, full_text.find(p.stop[0])));
 }
 
 }  // namespace
