@@ -11,12 +11,13 @@ namespace sy::cpu::ref {
 void rms_norm(const RmsNormArgs& a) {
   using namespace detail;
   const char* op = "rms_norm";
-  require(a.rows >= 0 && a.dim > 0, op, "rows must be >= 0 and dim > 0");
+  require(a.rows >= 0 && a.dim > 0 && a.groups > 0, op, "rows must be >= 0, dim and groups > 0");
   require_float(a.dtype, op, "dtype");
   require_float(a.w_dtype, op, "w_dtype");
-  const int64_t ldx = a.ldx ? a.ldx : a.dim;
-  const int64_t ldy = a.ldy ? a.ldy : a.dim;
-  require(ldx >= a.dim && ldy >= a.dim, op, "ldx and ldy must be >= dim");
+  const int64_t row = a.groups * a.dim;
+  const int64_t ldx = a.ldx ? a.ldx : row;
+  const int64_t ldy = a.ldy ? a.ldy : row;
+  require(ldx >= row && ldy >= row, op, "ldx and ldy must be >= groups * dim");
   if (a.rows == 0) return;
   require(a.x && a.w && a.y, op, "x, w and y must be set");
 
@@ -26,11 +27,12 @@ void rms_norm(const RmsNormArgs& a) {
   {
     std::vector<float> x(static_cast<size_t>(a.dim));  // one row, fp32
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < a.rows; ++r) {
-      load_row(offset(a.x, a.dtype, r * ldx), a.dtype, a.dim, x.data());
+    for (int64_t v = 0; v < a.rows * a.groups; ++v) {  // vector v: group v % groups of row v / groups
+      const int64_t r = v / a.groups, g = v % a.groups;
+      load_row(offset(a.x, a.dtype, r * ldx + g * a.dim), a.dtype, a.dim, x.data());
       const float mean_sq = dot(x.data(), x.data(), a.dim) / float(a.dim);
       const float inv_rms = 1.0f / std::sqrt(mean_sq + a.eps);
-      void* y = offset(a.y, a.dtype, r * ldy);
+      void* y = offset(a.y, a.dtype, r * ldy + g * a.dim);
       if (a.style == RmsNormStyle::kLlama) {
         // transformers: weight * hidden.to(input_dtype) -> the normalised row is rounded first.
         for (int64_t i = 0; i < a.dim; ++i)

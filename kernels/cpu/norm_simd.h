@@ -18,20 +18,22 @@ namespace sy::cpu::simd {
 namespace {
 
 bool rms_norm_supported(const RmsNormArgs& a) {
-  const int64_t ldx = a.ldx ? a.ldx : a.dim, ldy = a.ldy ? a.ldy : a.dim;
-  return a.rows > 0 && a.dim > 0 && is_float_dtype(a.dtype) && is_float_dtype(a.w_dtype) && ldx >= a.dim &&
-         ldy >= a.dim && a.x && a.w && a.y;
+  const int64_t row = a.groups * a.dim, ldx = a.ldx ? a.ldx : row, ldy = a.ldy ? a.ldy : row;
+  return a.rows > 0 && a.dim > 0 && a.groups > 0 && is_float_dtype(a.dtype) && is_float_dtype(a.w_dtype) &&
+         ldx >= row && ldy >= row && a.x && a.w && a.y;
 }
 
 template <DType T>
 void rms_norm_rows(const RmsNormArgs& a, const float* w) {
-  const int64_t ldx = a.ldx ? a.ldx : a.dim, ldy = a.ldy ? a.ldy : a.dim, dim = a.dim;
+  const int64_t dim = a.dim, groups = a.groups, vectors = a.rows * groups;
+  const int64_t ldx = a.ldx ? a.ldx : groups * dim, ldy = a.ldy ? a.ldy : groups * dim;
   const size_t es = dtype_size(T);
   const bool llama = a.style == RmsNormStyle::kLlama;
-#pragma omp parallel for schedule(static) if (a.rows * dim >= kParallelMinElements && omp_get_max_threads() > 1)
-  for (int64_t r = 0; r < a.rows; ++r) {
-    const void* x = static_cast<const char*>(a.x) + size_t(r * ldx) * es;  // [dim] T
-    void* y = static_cast<char*>(a.y) + size_t(r * ldy) * es;              // [dim] T
+#pragma omp parallel for schedule(static) if (vectors * dim >= kParallelMinElements && omp_get_max_threads() > 1)
+  for (int64_t v = 0; v < vectors; ++v) {  // vector v: group v % groups of row v / groups
+    const int64_t r = v / groups, g = v % groups;
+    const void* x = static_cast<const char*>(a.x) + size_t(r * ldx + g * dim) * es;  // [dim] T
+    void* y = static_cast<char*>(a.y) + size_t(r * ldy + g * dim) * es;              // [dim] T
     const float mean_sq = sum_squares_ref_order<T>(x, dim) / float(dim);
     const Vec inv_rms = vset1(1.0f / std::sqrt(mean_sq + a.eps));
     for_each_vector(dim, [&](int64_t i, int lanes) {

@@ -1,4 +1,4 @@
-// CUDA RMSNorm (kernels/norm.h): one block per row, fp32 sum of squares reduced across the
+// CUDA RMSNorm (kernels/norm.h): one block per normalised vector (row, group), fp32 sum of squares reduced across the
 // block, then the Llama-style (round the normalised row, multiply in dtype) or GPT-OSS-style
 // (fp32 weight times fp32 row, one rounding) store. In place is allowed: each thread reads its
 // elements in the first pass and writes only those same elements in the second.
@@ -12,11 +12,12 @@ namespace {
 constexpr int kThreads = 256;
 
 template <typename T, typename TW>
-__global__ void rms_norm_kernel(const T* x, const TW* __restrict__ w, T* y, int64_t dim, int64_t ldx,
-                                int64_t ldy, float eps, bool llama_style) {
+__global__ void rms_norm_kernel(const T* x, const TW* __restrict__ w, T* y, int64_t dim, int64_t groups,
+                                int64_t ldx, int64_t ldy, float eps, bool llama_style) {
   __shared__ float warp_partials[kThreads / 32];
-  const T* xr = x + blockIdx.x * ldx;
-  T* yr = y + blockIdx.x * ldy;
+  const int64_t row = blockIdx.x / groups, group = blockIdx.x % groups;
+  const T* xr = x + row * ldx + group * dim;
+  T* yr = y + row * ldy + group * dim;
   float sum_sq = 0.0f;
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
     const float v = to_f32(xr[i]);
@@ -39,21 +40,22 @@ __global__ void rms_norm_kernel(const T* x, const TW* __restrict__ w, T* y, int6
 
 void rms_norm(const RmsNormArgs& a, void* stream) {
   const char* op = "rms_norm";
-  const int64_t ldx = a.ldx ? a.ldx : a.dim;
-  const int64_t ldy = a.ldy ? a.ldy : a.dim;
-  require(a.rows >= 0 && a.dim > 0, op, "rows must be >= 0 and dim > 0");
-  require(ldx >= a.dim && ldy >= a.dim, op, "ldx and ldy must be >= dim");
+  require(a.rows >= 0 && a.dim > 0 && a.groups > 0, op, "rows must be >= 0, dim and groups > 0");
+  const int64_t row = a.groups * a.dim;
+  const int64_t ldx = a.ldx ? a.ldx : row;
+  const int64_t ldy = a.ldy ? a.ldy : row;
+  require(ldx >= row && ldy >= row, op, "ldx and ldy must be >= groups * dim");
   if (a.rows == 0) return;
   require(a.x && a.w && a.y, op, "x, w and y must be set");
-  require(a.rows <= 0x7fffffff, op, "rows exceeds the grid limit");
+  require(a.rows * a.groups <= 0x7fffffff, op, "rows * groups exceeds the grid limit");
   auto s = static_cast<cudaStream_t>(stream);
   dispatch_float(a.dtype, op, "dtype", [&](auto tag) {
     dispatch_float(a.w_dtype, op, "w_dtype", [&](auto wtag) {
       using T = decltype(tag);
       using TW = decltype(wtag);
-      rms_norm_kernel<T, TW><<<unsigned(a.rows), kThreads, 0, s>>>(
-          static_cast<const T*>(a.x), static_cast<const TW*>(a.w), static_cast<T*>(a.y), a.dim, ldx, ldy, a.eps,
-          a.style == RmsNormStyle::kLlama);
+      rms_norm_kernel<T, TW><<<unsigned(a.rows * a.groups), kThreads, 0, s>>>(
+          static_cast<const T*>(a.x), static_cast<const TW*>(a.w), static_cast<T*>(a.y), a.dim, a.groups, ldx, ldy,
+          a.eps, a.style == RmsNormStyle::kLlama);
     });
   });
   after_launch(op, s);

@@ -94,25 +94,28 @@ TEST_F(GpuKernels, AddGatedAddConvert) {
   }
 }
 
-TEST_F(GpuKernels, RmsNormBothStylesStridedAndInPlace) {
+// groups 4: per-head norms of a fused q|k|v row (the rest of the row is the stride's padding).
+TEST_F(GpuKernels, RmsNormBothStylesStridedGroupedAndInPlace) {
   for (DType t : kFloatTypes)
     for (RmsNormStyle style : {RmsNormStyle::kLlama, RmsNormStyle::kWeightF32})
-      for (int64_t dim : {64, 1000, 4096}) {
-        const int64_t rows = 19, ld = dim + 8;
-        Tensor x = random_tensor(rng, t, rows * ld, -3, 3);
-        Tensor w = random_tensor(rng, style == RmsNormStyle::kLlama ? t : DType::kF32, dim, 0.5, 1.5);
-        DeviceMem dx(x), dw(w);
-        RmsNormArgs a{dx.get(), dw.get(), dx.get(), t, w.dtype, rows, dim, ld, ld, 1e-6f, style};
-        cuda::rms_norm(a, nullptr);  // in place, row stride ld
-        sync_ok("rms_norm");
-        Tensor ref = x;
-        a.x = ref.data();
-        a.w = w.data();
-        a.y = ref.data();
-        cpu::rms_norm(a);
-        expect_matches(dx.download(t), ref, gpu_rtol(t), 1e-5, gpu_rel_norm(t),
-                       std::string("rms_norm ") + name_of(t) + " dim " + std::to_string(dim));
-      }
+      for (int64_t dim : {64, 1000, 4096})
+        for (int64_t groups : {1, 4}) {
+          const int64_t rows = 19, ld = groups * dim + 8;
+          Tensor x = random_tensor(rng, t, rows * ld, -3, 3);
+          Tensor w = random_tensor(rng, style == RmsNormStyle::kLlama ? t : DType::kF32, dim, 0.5, 1.5);
+          DeviceMem dx(x), dw(w);
+          RmsNormArgs a{dx.get(), dw.get(), dx.get(), t, w.dtype, rows, dim, ld, ld, 1e-6f, style, groups};
+          cuda::rms_norm(a, nullptr);  // in place, row stride ld
+          sync_ok("rms_norm");
+          Tensor ref = x;
+          a.x = ref.data();
+          a.w = w.data();
+          a.y = ref.data();
+          cpu::rms_norm(a);
+          expect_matches(dx.download(t), ref, gpu_rtol(t), 1e-5, gpu_rel_norm(t),
+                         std::string("rms_norm ") + name_of(t) + " dim " + std::to_string(dim) + " groups " +
+                             std::to_string(groups));
+        }
 }
 
 TEST_F(GpuKernels, RopeRotateHalfInterleavedPartial) {

@@ -102,32 +102,41 @@ TEST(CpuLinear, EmptyShapesDoNothing) {
 
 // ---------------------------------------------------------------- rms_norm
 
+// `groups` vectors of `dim` per row (per-head norms of a fused q|k|v row), rows ld_pad apart
+// beyond them; the padding must come out as it went in.
 void check_rms_norm(DType t, DType wt, RmsNormStyle style, int64_t rows, int64_t dim, bool in_place,
-                    int64_t ld_pad, uint32_t seed) {
+                    int64_t ld_pad, uint32_t seed, int64_t groups = 1) {
   std::mt19937 rng(seed);
-  const int64_t ld = dim + ld_pad;
+  const int64_t ld = groups * dim + ld_pad;
   Tensor x = random_tensor(rng, t, rows * ld, -3.0f, 3.0f);
   Tensor w = random_tensor(rng, wt, dim, 0.5f, 1.5f);
-  Tensor y(t, rows * ld);
-  const Tensor x0 = x;
+  Tensor y = random_tensor(rng, t, rows * ld, -3.0f, 3.0f);
+  const Tensor x0 = x, y0 = y;
   RmsNormArgs a;
   a.x = x.data(); a.w = w.data(); a.y = in_place ? x.data() : y.data();
   a.dtype = t; a.w_dtype = wt; a.rows = rows; a.dim = dim; a.ldx = ld; a.ldy = ld;
-  a.eps = 1e-5f; a.style = style;
+  a.eps = 1e-5f; a.style = style; a.groups = groups;
   cpu::rms_norm(a);
   const Tensor& out = in_place ? x : y;
+  const Tensor& untouched = in_place ? x0 : y0;
 
   std::vector<float> got;
   std::vector<double> want;
   for (int64_t r = 0; r < rows; ++r) {
-    double ss = 0;
-    for (int64_t i = 0; i < dim; ++i) ss += double(x0.at(r * ld + i)) * x0.at(r * ld + i);
-    const double inv = 1.0 / std::sqrt(ss / double(dim) + 1e-5);
-    for (int64_t i = 0; i < dim; ++i) {
-      const double n = double(x0.at(r * ld + i)) * inv;
-      want.push_back(style == RmsNormStyle::kLlama ? rnd(t, w.at(i) * rnd(t, n)) : rnd(t, w.at(i) * n));
-      got.push_back(out.at(r * ld + i));
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t at = r * ld + g * dim;
+      double ss = 0;
+      for (int64_t i = 0; i < dim; ++i) ss += double(x0.at(at + i)) * x0.at(at + i);
+      const double inv = 1.0 / std::sqrt(ss / double(dim) + 1e-5);
+      for (int64_t i = 0; i < dim; ++i) {
+        const double n = double(x0.at(at + i)) * inv;
+        want.push_back(style == RmsNormStyle::kLlama ? rnd(t, w.at(i) * rnd(t, n)) : rnd(t, w.at(i) * n));
+        got.push_back(out.at(at + i));
+      }
     }
+    for (int64_t i = groups * dim; i < ld; ++i)
+      ASSERT_EQ(f32_to_bits(out.at(r * ld + i)), f32_to_bits(untouched.at(r * ld + i)))
+          << "rms_norm wrote padding element " << i << " of row " << r;
   }
   expect_close(got, want, dtype_rtol(t), 1e-6, std::string("rms_norm ") + name_of(t), exact_fraction(t));
 }
@@ -146,6 +155,24 @@ TEST(CpuRmsNorm, InPlaceAndStrided) {
   check_rms_norm(DType::kBF16, DType::kBF16, RmsNormStyle::kLlama, 9, 100, true, 0, 20);
   check_rms_norm(DType::kF32, DType::kF32, RmsNormStyle::kLlama, 9, 33, true, 11, 21);
   check_rms_norm(DType::kF32, DType::kF32, RmsNormStyle::kWeightF32, 4, 64, false, 64, 22);
+}
+
+// Qwen3's per-head q norm on a fused q|k|v row: 4 heads of 32 normalised separately, the k and
+// v heads after them (the row's padding here) left alone; in place and out of place.
+TEST(CpuRmsNorm, GroupsNormaliseEachVectorOfARowOnItsOwn) {
+  check_rms_norm(DType::kBF16, DType::kBF16, RmsNormStyle::kLlama, 5, 32, true, 64, 23, 4);
+  check_rms_norm(DType::kF32, DType::kF32, RmsNormStyle::kLlama, 3, 33, false, 66, 24, 3);
+  check_rms_norm(DType::kF16, DType::kF32, RmsNormStyle::kWeightF32, 1, 128, true, 0, 25, 8);
+}
+
+TEST(CpuRmsNorm, RejectsZeroGroupsAndARowShorterThanItsGroups) {
+  std::vector<float> x(64, 1.0f), w(8, 1.0f);
+  RmsNormArgs a;
+  a.x = x.data(); a.w = w.data(); a.y = x.data(); a.rows = 2; a.dim = 8; a.groups = 0;
+  EXPECT_THROW(cpu::rms_norm(a), std::invalid_argument);
+  a.groups = 4;
+  a.ldx = 24;  // < groups * dim
+  EXPECT_THROW(cpu::rms_norm(a), std::invalid_argument);
 }
 
 TEST(CpuRmsNorm, ManyRowsInPlaceAndNot) {

@@ -67,17 +67,23 @@ void expect_bit_equal(const std::vector<float>& y, const std::vector<float>& y_r
 TEST_P(SmallOpPaths, RmsNormMatchesReference) {
   std::mt19937 rng(11);
   // dims below/at/above the vector widths; 160 × 2048 takes the threaded path.
-  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {2, 64}, {5, 80}, {32, 128},
-                                                {4, 130}, {1, 2048}, {160, 2048}, {2, 4099}};
-  for (const auto& [rows, dim] : shapes)
+  // groups > 1: per-head norms inside a fused q|k|v row (5 tokens × 16 heads of 128 takes the
+  // threaded path too).
+  struct Shape {
+    int64_t rows, dim, groups = 1;
+  };
+  const Shape shapes[] = {{1, 1},    {3, 7},       {2, 64},  {5, 80},     {32, 128},     {4, 130},
+                          {1, 2048}, {160, 2048}, {2, 4099}, {3, 128, 4}, {5, 128, 16}, {2, 7, 3}};
+  for (const auto& [rows, dim, groups] : shapes)
     for (DType t : kFloatTypes)
       for (DType wt : {kF32, kBF16})
         for (RmsNormStyle style : {RmsNormStyle::kLlama, RmsNormStyle::kWeightF32})
           for (int layout = 0; layout < 3; ++layout) {  // 0: contiguous, 1: strided, 2: in place
-            SCOPED_TRACE("rows=" + std::to_string(rows) + " dim=" + std::to_string(dim) + " t=" + test::name_of(t) +
+            SCOPED_TRACE("rows=" + std::to_string(rows) + " dim=" + std::to_string(dim) +
+                         " groups=" + std::to_string(groups) + " t=" + test::name_of(t) +
                          " w=" + test::name_of(wt) + " style=" + std::to_string(int(style)) +
                          " layout=" + std::to_string(layout));
-            const int64_t ldx = layout == 1 ? dim + 3 : dim, ldy = layout == 1 ? dim + 5 : dim;
+            const int64_t row = groups * dim, ldx = layout == 1 ? row + 3 : row, ldy = layout == 1 ? row + 5 : row;
             Tensor x = test::random_tensor(rng, t, rows * ldx, -3.0f, 3.0f);
             Tensor w = test::random_tensor(rng, wt, dim, 0.5f, 1.5f);
             Tensor y(t, rows * ldy), y_ref(t, rows * ldy);
@@ -87,6 +93,7 @@ TEST_P(SmallOpPaths, RmsNormMatchesReference) {
             a.w_dtype = wt;
             a.rows = rows;
             a.dim = dim;
+            a.groups = groups;
             a.ldx = ldx;
             a.ldy = ldy;
             a.eps = 1e-6f;
