@@ -158,7 +158,7 @@ double decode_bytes_per_token(const Model& m) {
   for (const LayerWeights& l : w.layers) {
     const AttentionWeights& a = l.attn;
     total += bytes(l.input_norm) + bytes(l.post_attention_norm);
-    total += bytes(a.q) + bytes(a.k) + bytes(a.v) + bytes(a.o) + bytes(a.q_norm) + bytes(a.k_norm);
+    total += bytes(a.qkv) + bytes(a.o) + bytes(a.qkv_bias) + bytes(a.q_norm) + bytes(a.k_norm);
     if (!l.is_moe) {
       total += mlp(l.mlp);
       continue;

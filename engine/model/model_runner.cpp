@@ -107,39 +107,42 @@ void ModelRunner::attention(int layer, const StepShape& shape, const DeviceBatch
   const int64_t T = shape.num_tokens, D = c.hidden_size;
   const int H = c.num_heads, KV = c.num_kv_heads, hd = c.head_dim;
 
-  void* q = arena.get("attn.q", T * H * hd * es);   // [T, H, hd]
-  void* k = arena.get("attn.k", T * KV * hd * es);  // [T, KV, hd]
-  void* v = arena.get("attn.v", T * KV * hd * es);  // [T, KV, hd]
-  be_.linear({.x = x, .w = w.q.data(), .bias = w.q_bias.data(), .y = q, .x_dtype = act, .w_dtype = w.q.dtype,
-              .y_dtype = act, .m = T, .n = H * hd, .k = D, .packed = w.q.packed()});
-  be_.linear({.x = x, .w = w.k.data(), .bias = w.k_bias.data(), .y = k, .x_dtype = act, .w_dtype = w.k.dtype,
-              .y_dtype = act, .m = T, .n = KV * hd, .k = D, .packed = w.k.packed()});
-  be_.linear({.x = x, .w = w.v.data(), .bias = w.v_bias.data(), .y = v, .x_dtype = act, .w_dtype = w.v.dtype,
-              .y_dtype = act, .m = T, .n = KV * hd, .k = D, .packed = w.v.packed()});
+  // One projection for q, k and v: each token's row is [q heads | k heads | v heads], and every
+  // op below reads its part with the row's stride.
+  const int64_t qkv_stride = int64_t(H + 2 * KV) * hd;
+  char* qkv = static_cast<char*>(arena.get("attn.qkv", T * qkv_stride * es));  // [T, H + 2·KV, hd]
+  void* q = qkv;
+  void* k = qkv + size_t(H) * hd * es;
+  void* v = qkv + size_t(H + KV) * hd * es;
+  be_.linear({.x = x, .w = w.qkv.data(), .bias = w.qkv_bias.data(), .y = qkv, .x_dtype = act,
+              .w_dtype = w.qkv.dtype, .y_dtype = act, .m = T, .n = qkv_stride, .k = D, .packed = w.qkv.packed()});
 
   // q/k norms: Qwen3 normalises each head, OLMoE the whole projection.
   if (c.qk_norm != QkNorm::kNone) {
     const bool per_head = c.qk_norm == QkNorm::kPerHead;
-    be_.rms_norm({.x = q, .w = w.q_norm.data(), .y = q, .dtype = act, .w_dtype = w.q_norm.dtype,
-                  .rows = per_head ? T * H : T, .dim = per_head ? hd : int64_t(H) * hd, .eps = c.rms_norm_eps});
-    be_.rms_norm({.x = k, .w = w.k_norm.data(), .y = k, .dtype = act, .w_dtype = w.k_norm.dtype,
-                  .rows = per_head ? T * KV : T, .dim = per_head ? hd : int64_t(KV) * hd, .eps = c.rms_norm_eps});
+    be_.rms_norm({.x = q, .w = w.q_norm.data(), .y = q, .dtype = act, .w_dtype = w.q_norm.dtype, .rows = T,
+                  .dim = per_head ? hd : int64_t(H) * hd, .ldx = qkv_stride, .ldy = qkv_stride,
+                  .eps = c.rms_norm_eps, .groups = per_head ? H : 1});
+    be_.rms_norm({.x = k, .w = w.k_norm.data(), .y = k, .dtype = act, .w_dtype = w.k_norm.dtype, .rows = T,
+                  .dim = per_head ? hd : int64_t(KV) * hd, .ldx = qkv_stride, .ldy = qkv_stride,
+                  .eps = c.rms_norm_eps, .groups = per_head ? KV : 1});
   }
 
   be_.rope({.q = q, .k = k, .positions = d.positions, .inv_freq = model_->rope_inv_freq.as<float>(), .dtype = act,
             .num_tokens = T, .num_q_heads = H, .num_kv_heads = KV, .head_dim = hd, .rotary_dim = c.rotary_dim(),
-            .attention_factor = model_->rope_attention_factor});
+            .q_stride = qkv_stride, .k_stride = qkv_stride, .attention_factor = model_->rope_attention_factor});
 
   be_.kv_cache_write({.k = k, .v = v, .k_cache = k_cache_[layer].get(), .v_cache = v_cache_[layer].get(),
                       .slot_mapping = d.slot_mapping, .dtype = act, .num_tokens = T, .num_kv_heads = KV,
-                      .head_dim = hd, .head_dim_v = hd});
+                      .head_dim = hd, .head_dim_v = hd, .k_stride = qkv_stride, .v_stride = qkv_stride});
 
   void* attn = arena.get("attn.out", T * H * hd * es);  // [T, H, hd]
   be_.paged_attention({.q = q, .out = attn, .k_cache = k_cache_[layer].get(), .v_cache = v_cache_[layer].get(),
                        .block_tables = d.block_tables, .seq_lens = d.seq_lens, .query_start = d.query_start,
                        .dtype = act, .num_seqs = shape.num_seqs, .num_tokens = T, .num_heads = H,
                        .num_kv_heads = KV, .head_dim = hd, .head_dim_v = hd, .block_size = kv_.block_size,
-                       .max_blocks_per_seq = shape.max_blocks_per_seq, .scale = 1.0f / std::sqrt(float(hd)),
+                       .max_blocks_per_seq = shape.max_blocks_per_seq, .q_stride = qkv_stride,
+                       .scale = 1.0f / std::sqrt(float(hd)),
                        .sliding_window = c.sliding_window_per_layer[layer]});
 
   be_.linear({.x = attn, .w = w.o.data(), .y = out, .x_dtype = act, .w_dtype = w.o.dtype, .y_dtype = act, .m = T,

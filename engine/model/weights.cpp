@@ -186,15 +186,14 @@ class Loader {
     const int64_t D = c_.hidden_size, H = c_.num_heads, KV = c_.num_kv_heads, hd = c_.head_dim;
     const std::string p = "model.layers." + std::to_string(layer) + ".self_attn.";
     AttentionWeights a;
-    a.q = load_matmul(p + "q_proj.weight", {H * hd, D});
-    a.k = load_matmul(p + "k_proj.weight", {KV * hd, D});
-    a.v = load_matmul(p + "v_proj.weight", {KV * hd, D});
+    a.qkv = matmul({&tensor(p + "q_proj.weight", {H * hd, D}), &tensor(p + "k_proj.weight", {KV * hd, D}),
+                    &tensor(p + "v_proj.weight", {KV * hd, D})},
+                   {(H + 2 * KV) * hd, D});
     a.o = load_matmul(p + "o_proj.weight", {D, H * hd});
-    if (c_.qkv_bias) {
-      a.q_bias = load(p + "q_proj.bias", {H * hd});
-      a.k_bias = load(p + "k_proj.bias", {KV * hd});
-      a.v_bias = load(p + "v_proj.bias", {KV * hd});
-    }
+    if (c_.qkv_bias)
+      a.qkv_bias = upload({&tensor(p + "q_proj.bias", {H * hd}), &tensor(p + "k_proj.bias", {KV * hd}),
+                           &tensor(p + "v_proj.bias", {KV * hd})},
+                          {(H + 2 * KV) * hd});
     if (c_.qk_norm == QkNorm::kPerHead) {
       a.q_norm = load(p + "q_norm.weight", {hd});
       a.k_norm = load(p + "k_norm.weight", {hd});
@@ -270,7 +269,7 @@ size_t ModelWeights::bytes() const {
   for (const LayerWeights& l : layers) {
     const AttentionWeights& a = l.attn;
     total += l.input_norm.bytes() + l.post_attention_norm.bytes();
-    for (const Weight* x : {&a.q, &a.k, &a.v, &a.o, &a.q_bias, &a.k_bias, &a.v_bias, &a.q_norm, &a.k_norm})
+    for (const Weight* x : {&a.qkv, &a.o, &a.qkv_bias, &a.q_norm, &a.k_norm})
       total += x->bytes();
     if (l.is_moe)
       total += l.moe.router.bytes() + l.moe.gate_up.bytes() + l.moe.down.bytes() + mlp(l.moe.shared) +

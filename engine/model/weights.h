@@ -63,8 +63,12 @@ struct Weight {
 };
 
 struct AttentionWeights {
-  Weight q, k, v, o;                // [H*hd, D], [KV*hd, D], [KV*hd, D], [D, H*hd]
-  Weight q_bias, k_bias, v_bias;    // [H*hd], [KV*hd], [KV*hd] (Qwen2-MoE)
+  // q_proj, k_proj and v_proj stacked into one [(H + 2·KV)·hd, D] matrix (like gate_up), so a
+  // step runs one projection instead of three (one fork/join on the CPU, one GEMM on CUDA);
+  // each output row is then [q heads | k heads | v heads].
+  Weight qkv;
+  Weight o;                         // [D, H*hd]
+  Weight qkv_bias;                  // [(H + 2·KV)·hd] (Qwen2-MoE), or empty
   Weight q_norm, k_norm;            // Qwen3: [hd]; OLMoE: [H*hd], [KV*hd]
 };
 

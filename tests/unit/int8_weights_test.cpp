@@ -81,8 +81,8 @@ TEST(Int8Weights, QuantisesEveryMatmulWeightAndNothingElse) {
   bool saw_dense = false, saw_moe = false;
   for (const LayerWeights& l : w.layers) {
     EXPECT_TRUE(is_float(l.input_norm) && is_float(l.post_attention_norm));
-    for (const Weight* x : {&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o}) EXPECT_TRUE(is_int8(*x));
-    for (const Weight* x : {&l.attn.q_bias, &l.attn.k_bias, &l.attn.v_bias}) EXPECT_TRUE(is_float(*x));
+    for (const Weight* x : {&l.attn.qkv, &l.attn.o}) EXPECT_TRUE(is_int8(*x));
+    EXPECT_TRUE(is_float(l.attn.qkv_bias));
     if (l.is_moe) {
       saw_moe = true;
       EXPECT_TRUE(is_float(l.moe.router));
