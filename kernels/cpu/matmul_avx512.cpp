@@ -3,6 +3,8 @@
 //   bf16 x · bf16 w   vdpbf16ps: bf16 products are exact in fp32, accumulated in fp32
 //                     (other float mixes return false: ops.cpp runs them on the AVX2 kernels,
 //                     which reproduce the reference bit for bit)
+//                     with AMX (Isa::kAmx), segments of >= 16 rows run on bf16 tiles instead
+//                     (matmul_amx_bf16.h)
 //   int8 weights      vpdpbusd on (w + 128) u8 × x s8 into int32 lanes preloaded with the
 //                     -128·Σx correction, one lane per activation lane group, scaled in fp32
 //                     once per row and channel (pack.h has the math)
@@ -17,6 +19,7 @@
 // as "may be used uninitialized"; the warning is about the header, not this code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "kernels/cpu/matmul_amx_bf16.h"
 #include "kernels/cpu/simd_kernels.h"
 #include "kernels/cpu/simd_matmul.h"
 
@@ -221,7 +224,21 @@ bool run(const MatmulProblem& p) {
   // bf16 · bf16 only: every other float mix runs on the AVX2 kernels, bit-identical to the reference.
   if (p.x_dtype != DType::kBF16 || p.w_dtype != DType::kBF16) return false;
   Bf16DotKernel kern{p};
-  simd::run_matmul(p, [](int, int) {}, [&](const WorkItem& it) { simd::run_item<4>(p, it, kern); });
+  auto dot_item = [&](const WorkItem& it) { simd::run_item<4>(p, it, kern); };
+  if (amx_eligible(p)) {
+    // Named through a reference, like the int8 rows: the callers' buffer, reused across calls.
+    static thread_local AmxPackedRows caller_packed;
+    AmxPackedRows& xp = caller_packed;
+    xp.plan(p);
+    if (xp.blocks > 0) {
+      simd::run_matmul(p, [&](int t, int nt) { xp.pack(p, t, nt); }, [&](const WorkItem& it) {
+        if (xp.first_block[size_t(it.segment)] >= 0) run_amx_item(p, xp, it, dot_item);
+        else dot_item(it);
+      });
+      return true;
+    }
+  }
+  simd::run_matmul(p, [](int, int) {}, dot_item);
   return true;
 }
 

@@ -2,6 +2,7 @@
 // multi-rank run equal those of a single-rank ModelRunner bit for bit — the per-row math is the
 // same, only where it runs changes — with contiguous placement, round-robin placement, EPLB
 // replicas, and routing skewed onto one rank. Rank 0 checks; the others serve its plans.
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,7 @@
 #include "engine/model/model.h"
 #include "engine/model/model_runner.h"
 #include "engine/parallel/expert_parallel_executor.h"
+#include "kernels/cpu/cpu_features.h"
 #include "tests/mpi/ep_scenario.h"
 #include "tests/mpi/mpi_test_env.h"
 
@@ -72,6 +74,14 @@ struct RunResult {
 // schedule forward() rebalances on by itself, as the server does.
 RunResult run_and_compare(const std::string& fixture, Policy policy, bool skewed, int rebalance_after = -1,
                           sy::EplbSchedule eplb = {}) {
+  // Bit equality needs one summation order per row whatever else shares its matmul. The AMX
+  // path (Isa::kAmx) takes bf16 segments of >= 16 rows and sums them in another order than the
+  // vdpbf16ps path below that, and each rank's attention sees only its own sequences' rows, so
+  // the comparison runs on the AVX-512 kernels (docs/perf/cpu.md, "AMX").
+  struct CapIsa {
+    sy::cpu::Isa previous = sy::cpu::set_active_isa(std::min(sy::cpu::active_isa(), sy::cpu::Isa::kAvx512));
+    ~CapIsa() { sy::cpu::set_active_isa(previous); }
+  } cap;
   sy::Communicator& world = sy::test::world();
   auto be = sy::make_cpu_backend();
   const fs::path dir = kModels / fixture;

@@ -1,13 +1,14 @@
-// The SIMD fast paths (kernels/cpu/*_avx512.cpp, *_avx2.cpp, pack.h's int8 format) against the
-// reference kernels sy::cpu::ref, on every ISA path this CPU has (scalar, avx2, avx512 via
-// set_active_isa), with random and adversarial shapes (k not a multiple of any vector width,
-// single rows and columns, strided rows, empty experts, one expert holding every row).
+// The SIMD fast paths (kernels/cpu/*_avx512.cpp, *_avx2.cpp, pack.h's int8 format, the AMX
+// tiles of matmul_amx_bf16.h) against the reference kernels sy::cpu::ref, on every ISA path this
+// CPU has (scalar, avx2, avx512, amx via set_active_isa), with random and adversarial shapes (k
+// not a multiple of any vector width, single rows and columns, strided rows, empty experts, one
+// expert holding every row).
 //
 // Tolerances (docs/perf/cpu.md explains them):
 //  - float weights on the scalar and AVX2 paths, and every float mix but bf16·bf16 on AVX-512,
 //    sum in the reference's order: results must be bit-identical.
-//  - bf16·bf16 on AVX-512 (vdpbf16ps) sums in another order. Any fp32 summation of k products
-//    is within γ_k·S of the exact value (γ_k ≈ k·2⁻²⁴, S = Σ|x·w|), so two orders differ by at
+//  - bf16·bf16 on AVX-512 (vdpbf16ps) and AMX (tdpbf16ps) sums in another order. Any fp32
+//    summation of k products is within γ_k·S of the exact value (γ_k ≈ k·2⁻²⁴, S = Σ|x·w|), so two orders differ by at
 //    most 2·γ_k·S before the final rounding, plus one ulp of the output dtype after it. The
 //    observed difference is far smaller, so at least 90% of bf16 outputs must be bit-exact.
 //  - int8: SIMD and the scalar int8 kernel use identical integers and differ only in the fp32
@@ -39,11 +40,11 @@ class SimdPaths : public test::IsaPathTest {
  protected:
   // True when this path reorders the bf16·bf16 dot product (vdpbf16ps).
   bool reorders(DType x, DType w) const {
-    return GetParam() == Isa::kAvx512 && x == DType::kBF16 && w == DType::kBF16;
+    return GetParam() >= Isa::kAvx512 && x == DType::kBF16 && w == DType::kBF16;
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Isa, SimdPaths, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+INSTANTIATE_TEST_SUITE_P(Isa, SimdPaths, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
                          [](const auto& info) { return std::string(cpu::isa_name(info.param)); });
 
 double ulp_of(DType t, double v) {
@@ -94,8 +95,10 @@ std::vector<LinearCase> linear_cases() {
   const DType f32 = DType::kF32, bf = DType::kBF16, f16 = DType::kF16;
   std::vector<LinearCase> cases;
   // Shapes: decode rows, tile tails (3 rows, 5 columns), k below/at/above every vector width.
-  const int64_t shapes[][3] = {{1, 1, 1},    {1, 7, 5},    {3, 13, 33},  {2, 5, 31},   {5, 64, 64},
-                               {1, 130, 257}, {4, 9, 1000}, {67, 70, 96}, {1, 300, 2048}};
+  // 67 × 70 × 96 and 67 × 48 × 64 run on AMX tiles where the CPU has them: whole and half
+  // 32-channel blocks, a 6-channel tail, a 3-row last block.
+  const int64_t shapes[][3] = {{1, 1, 1},    {1, 7, 5},    {3, 13, 33},  {2, 5, 31},    {5, 64, 64},
+                               {1, 130, 257}, {4, 9, 1000}, {67, 70, 96}, {1, 300, 2048}, {67, 48, 64}};
   const DType mixes[][3] = {{f32, f32, f32}, {bf, bf, bf}, {bf, bf, f32}, {f32, bf, f32}, {bf, f32, bf}, {f16, f16, f16}};
   int variant = 0;
   for (const auto& s : shapes)
@@ -185,6 +188,10 @@ std::vector<std::vector<int32_t>> segment_layouts(std::mt19937& rng, int experts
   one[size_t(experts / 2)] = 70;
   layouts.push_back(one);
   layouts.push_back(std::vector<int32_t>(size_t(experts), 1));
+  // Prefill-sized segments next to small ones (AMX takes the segments of >= 16 rows).
+  std::vector<int32_t> mixed = {17, 0, 5, 33, 16, 1};
+  mixed.resize(size_t(experts), 2);
+  layouts.push_back(mixed);
   return layouts;
 }
 
@@ -199,7 +206,7 @@ TEST_P(SimdPaths, GroupedGemmMatchesReference) {
   const int experts = 6;
   for (DType act : {DType::kF32, DType::kBF16})
     for (DType wt : {DType::kF32, DType::kBF16})
-      for (const auto& [n, k] : std::vector<std::pair<int64_t, int64_t>>{{24, 40}, {9, 131}, {64, 512}})
+      for (const auto& [n, k] : std::vector<std::pair<int64_t, int64_t>>{{24, 40}, {9, 131}, {64, 512}, {40, 96}})
         for (const auto& counts : segment_layouts(rng, experts)) {
           const std::vector<int32_t> off = offsets_of(counts);
           const int64_t rows = off.back();
