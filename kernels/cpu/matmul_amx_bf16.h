@@ -20,9 +20,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
+#include "kernels/cpu/bf16_round_avx512.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/simd_matmul.h"
 
@@ -62,8 +62,12 @@ struct AmxPackedRows {
   }
   const uint32_t* block(int64_t b) const { return words.data() + b * k_pairs * kAmxTileRows; }
 
-  // Thread t of nt packs blocks t, t + nt, ...: a 16 × (k / 2) transpose of 32-bit pairs.
+  // Thread t of nt packs blocks t, t + nt, ...: a 16 × (k / 2) transpose of 32-bit pairs, one
+  // gather of pair q from the block's 16 rows per output row (rows past the segment read as 0).
   void pack(const simd::MatmulProblem& p, int t, int nt) {
+    // Lane i reads row i: element offsets i · ldx, scaled by 2 bytes in the gather.
+    const __m512i row_offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                   _mm512_set1_epi32(int32_t(p.ldx)));
     for (size_t s = 0; s < p.segments.size(); ++s) {
       if (first_block[s] < 0) continue;
       const simd::RowSegment& seg = p.segments[s];
@@ -71,19 +75,11 @@ struct AmxPackedRows {
       for (int64_t b = 0; b < n_blocks; ++b) {
         if ((first_block[s] + b) % nt != t) continue;
         uint32_t* out = words.data() + (first_block[s] + b) * k_pairs * kAmxTileRows;
-        for (int64_t i = 0; i < kAmxTileRows; ++i) {
-          const int64_t r = 16 * b + i;
-          if (r >= seg.rows) {
-            for (int64_t q = 0; q < k_pairs; ++q) out[q * kAmxTileRows + i] = 0;
-            continue;
-          }
-          const uint16_t* row = static_cast<const uint16_t*>(p.x) + (seg.row0 + r) * p.ldx;
-          for (int64_t q = 0; q < k_pairs; ++q) {
-            uint32_t pair;
-            std::memcpy(&pair, row + 2 * q, sizeof(pair));
-            out[q * kAmxTileRows + i] = pair;
-          }
-        }
+        const __mmask16 valid = __mmask16((1u << std::min<int64_t>(16, seg.rows - 16 * b)) - 1);
+        const uint16_t* rows = static_cast<const uint16_t*>(p.x) + (seg.row0 + 16 * b) * p.ldx;
+        for (int64_t q = 0; q < k_pairs; ++q)
+          _mm512_storeu_si512(out + q * kAmxTileRows,
+                             _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, row_offsets, rows + 2 * q, 2));
       }
     }
   }
@@ -104,11 +100,30 @@ struct alignas(64) AmxTileConfig {
   }
 };
 
-// C[n, m] (16 × 16 fp32, row n = output channel) into y[row0 + m, col0 + n] for the valid part.
+// C[n, m] (16 × 16 fp32, row n = output channel) into y[row0 + m, col0 + n] for m < rows: tile
+// column m (one gather) is output row m's 16 channels; plus the bias, rounded once on store as
+// store_output does.
 void store_tile_transposed(const simd::MatmulProblem& p, int expert, const float (*c)[16], int64_t row0, int64_t rows,
                            int64_t col0) {
-  for (int64_t m = 0; m < rows; ++m)
-    for (int64_t n = 0; n < 16; ++n) simd::store_output(p, expert, row0 + m, col0 + n, c[n][m]);
+  const __m512i column = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(16));
+  alignas(64) float bias[16] = {};
+  if (p.bias)
+    for (int n = 0; n < 16; ++n) bias[n] = load_f(p.bias, p.bias_dtype, int64_t(expert) * p.n + col0 + n);
+  const __m512 bias_v = _mm512_load_ps(bias);
+  for (int64_t m = 0; m < rows; ++m) {
+    __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff, column, &c[0][m], 4);
+    if (p.bias) v = _mm512_add_ps(v, bias_v);  // (adding +0 would turn a -0 result into +0)
+    const int64_t at = (row0 + m) * p.ldy + col0;
+    if (p.y_dtype == DType::kBF16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint16_t*>(p.y) + at),
+                          _mm512_cvtepi32_epi16(simd::bf16_bits(v)));
+    else if (p.y_dtype == DType::kF32)
+      _mm512_storeu_ps(static_cast<float*>(p.y) + at, v);
+    else
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint16_t*>(p.y) + at),
+                          _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
 }
 
 // 16 or 32 channels [c, c + 16·NB) × rows of X blocks [b0, b0 + MB) of one segment.

@@ -25,6 +25,9 @@
 #include <cstring>
 
 #include "kernels/dtype.h"
+#if defined(__AVX512F__)
+#include "kernels/cpu/bf16_round_avx512.h"  // bf16_bits for the 16-lane Vec
+#endif
 
 #pragma GCC optimize("fp-contract=off")
 // GCC 12 reports its own _mm512_undefined_* self-initialisation inside the AVX-512 intrinsics
@@ -72,16 +75,6 @@ inline Vec vfmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline float vreduce_max(Vec a) { return _mm512_reduce_max_ps(a); }
 // Bit l set where lane l of a equals lane l of b (ordered: NaN equals nothing).
 inline uint32_t vmask_eq(Vec a, Vec b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
-
-// fp32 -> bf16 bit patterns in the low halves of the 32-bit lanes (dtype.h's f32_to_bf16).
-inline __m512i bf16_bits(Vec v) {
-  const __m512i u = _mm512_castps_si512(v);
-  const __m512i hi = _mm512_srli_epi32(u, 16);
-  const __m512i bias = _mm512_add_epi32(_mm512_and_si512(hi, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fff));
-  const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
-  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  return _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
-}
 
 inline Vec bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 inline __mmask16 first_lanes(int n) { return __mmask16((1u << n) - 1); }
