@@ -5,6 +5,7 @@
 // NOT_SERVING) -> warm-up request -> SERVING. SIGTERM/SIGINT: NOT_SERVING, new calls get
 // UNAVAILABLE, running requests finish until --drain-timeout-s, then the rest is aborted and
 // the process exits 0.
+#include <omp.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "engine/model/model_runner.h"
 #include "engine/parallel/expert_parallel_job.h"
 #include "engine/serving/detokenizer_stream.h"
+#include "kernels/cpu/cpu_features.h"
 #include "server/admin_http/admin_server.h"
 #include "server/admin_http/metrics_text.h"
 #include "server/grpc/inference_service.h"
@@ -102,6 +104,9 @@ int run(int argc, char** argv) {
       o.device = "cuda:" + std::to_string(ep_job->rank() % cuda_device_count());
   }
   std::unique_ptr<Backend> backend = open_backend(o.device);
+  if (backend->name() == "cpu")  // which kernels and how many threads (docs/perf/cpu.md)
+    spdlog::info("cpu kernels: {} (SWITCHYARD_CPU_ISA caps it), {} OpenMP threads", cpu::isa_name(cpu::active_isa()),
+                 omp_get_max_threads());
   ServedModel served;
   served.device = o.device;
   served.id = o.served_model_name.empty() ? std::filesystem::path(o.model).filename().string() : o.served_model_name;
