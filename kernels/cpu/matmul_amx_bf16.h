@@ -5,7 +5,7 @@
 // are read as they are stored: a 16 × 32 bf16 block of W (16 output channels, 32 k, row stride
 // k) is exactly an AMX "A" tile, and nothing is repacked at load. Xᵀ must be in the "B" layout,
 // pairs of k interleaved per row ([k / 2][16 rows][2]); each call packs its input rows that way
-// once (pack_amx_rows, 16 rows per block, zero rows past the segment's end) before the work is
+// once (AmxPackedRows, 16 rows per block, zero rows past the segment's end) before the work is
 // split, and every item then streams its weight rows past the packed blocks:
 //   per 32 output channels × 32 rows:  4 C tiles (fp32 16 × 16) accumulate over k,
 //   per 32 k:                         2 W tiles, 2 X tiles, 4 tdpbf16ps (16·16·32 products each)

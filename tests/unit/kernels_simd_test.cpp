@@ -149,53 +149,22 @@ TEST_P(SimdPaths, LinearMatchesReference) {
   }
 }
 
-// Each row's result must not depend on which other rows share the call (DESIGN.md §4.7:
-// batched equals unbatched): row tiles of 1, 2 and 4 rows compute the same per-row sums.
-// (11 rows stay below the AMX threshold; AMX-sized calls are pinned by the next test.)
-TEST_P(SimdPaths, LinearRowsAreBatchInvariant) {
-  std::mt19937 rng(7);
-  for (DType t : {DType::kF32, DType::kBF16}) {
-    const int64_t m = 11, n = 37, k = 515;
-    Tensor x = test::random_tensor(rng, t, m * k), w = test::random_tensor(rng, t, n * k), y(t, m * n);
-    LinearArgs a;
-    a.x = x.data();
-    a.w = w.data();
-    a.y = y.data();
-    a.x_dtype = a.w_dtype = a.y_dtype = t;
-    a.m = m;
-    a.n = n;
-    a.k = k;
-    cpu::linear(a);
-    for (int64_t i = 0; i < m; ++i) {
-      Tensor one(t, n);
-      LinearArgs b = a;
-      b.x = static_cast<const char*>(x.data()) + i * k * dtype_size(t);
-      b.y = one.data();
-      b.m = 1;
-      cpu::linear(b);
-      for (int64_t j = 0; j < n; ++j) ASSERT_EQ(one.at(j), y.at(i * n + j)) << "row " << i << " column " << j;
-    }
-  }
-}
-
-// Calls of >= 16 rows (on AMX: tiles) give each row the same bits whatever the other rows
-// are and wherever the row sits in its 16-row block: rows 5..44 computed in a 40-row call and
-// again inside a 64-row call. Calls below 16 rows use the vdpbf16ps order instead, which is
-// what makes AMX results batch-dependent (docs/perf/cpu.md).
-TEST_P(SimdPaths, PrefillSizedCallsAreBatchInvariantAmongThemselves) {
-  std::mt19937 rng(8);
-  for (DType t : {DType::kF32, DType::kBF16}) {
-    const int64_t m = 64, n = 48, k = 96, first = 5, rows = 40;
-    Tensor x = test::random_tensor(rng, t, m * k), w = test::random_tensor(rng, t, n * k), all(t, m * n), part(t, rows * n);
-    LinearArgs a;
-    a.x = x.data();
-    a.w = w.data();
-    a.y = all.data();
-    a.x_dtype = a.w_dtype = a.y_dtype = t;
-    a.m = m;
-    a.n = n;
-    a.k = k;
-    cpu::linear(a);
+// linear() on all m rows of random x, then on each part [first, first + rows) of them alone:
+// every part's outputs must equal the full call's, bit for bit.
+void expect_parts_match_full_call(std::mt19937& rng, DType t, int64_t m, int64_t n, int64_t k,
+                                  const std::vector<std::pair<int64_t, int64_t>>& parts) {
+  Tensor x = test::random_tensor(rng, t, m * k), w = test::random_tensor(rng, t, n * k), all(t, m * n);
+  LinearArgs a;
+  a.x = x.data();
+  a.w = w.data();
+  a.y = all.data();
+  a.x_dtype = a.w_dtype = a.y_dtype = t;
+  a.m = m;
+  a.n = n;
+  a.k = k;
+  cpu::linear(a);
+  for (const auto& [first, rows] : parts) {
+    Tensor part(t, rows * n);
     LinearArgs b = a;
     b.x = static_cast<const char*>(x.data()) + first * k * dtype_size(t);
     b.y = part.data();
@@ -204,8 +173,27 @@ TEST_P(SimdPaths, PrefillSizedCallsAreBatchInvariantAmongThemselves) {
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < n; ++j)
         ASSERT_EQ(f32_to_bits(part.at(i * n + j)), f32_to_bits(all.at((first + i) * n + j)))
-            << test::name_of(t) << " row " << first + i << " column " << j;
+            << test::name_of(t) << " row " << first + i << " column " << j << " (part of " << rows << " rows)";
   }
+}
+
+// Each row's result must not depend on which other rows share the call (DESIGN.md §4.7:
+// batched equals unbatched): row tiles of 1, 2 and 4 rows compute the same per-row sums.
+// (11 rows stay below the AMX threshold; AMX-sized calls are pinned by the next test.)
+TEST_P(SimdPaths, LinearRowsAreBatchInvariant) {
+  std::mt19937 rng(7);
+  std::vector<std::pair<int64_t, int64_t>> single_rows;
+  for (int64_t i = 0; i < 11; ++i) single_rows.push_back({i, 1});
+  for (DType t : {DType::kF32, DType::kBF16}) expect_parts_match_full_call(rng, t, 11, 37, 515, single_rows);
+}
+
+// Calls of >= 16 rows (on AMX: tiles) give each row the same bits whatever the other rows
+// are and wherever the row sits in its 16-row block: rows 5..44 computed in a 40-row call and
+// again inside a 64-row call. Calls below 16 rows use the vdpbf16ps order instead, which is
+// what makes AMX results batch-dependent (docs/perf/cpu.md).
+TEST_P(SimdPaths, PrefillSizedCallsAreBatchInvariantAmongThemselves) {
+  std::mt19937 rng(8);
+  for (DType t : {DType::kF32, DType::kBF16}) expect_parts_match_full_call(rng, t, 64, 48, 96, {{5, 40}});
 }
 
 // Segments: random sizes with empty experts, every row in one expert, one row per expert.
